@@ -1,0 +1,1 @@
+"""Measuring a transplant: bits per byte, and the vocabulary contract a drafter must keep."""

@@ -1,0 +1,48 @@
+"""The drafter contract: an output's tokenizer must be indistinguishable from the target's."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..byte_vocab import ROLES
+
+PIPELINE_PARTS = ("normalizer", "pre_tokenizer", "decoder")
+PROBE_TEXT = "Hello world, 42 äöü 日本語\n\tdef f(x):  return x"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+def _added(tokenizer) -> dict[int, tuple[str, bool]]:
+    return {i: (tok.content, tok.special) for i, tok in tokenizer.added_tokens_decoder.items()}
+
+
+def _first_difference(left: dict, right: dict) -> str:
+    for key in sorted(set(left) | set(right), key=str):
+        if left.get(key) != right.get(key):
+            return f"{key!r}: {left.get(key)!r} != {right.get(key)!r}"
+    return ""
+
+
+def vocabulary_checks(output, target, config_vocab_size: int, target_rows: int) -> list[Check]:
+    """Compare an output tokenizer and config with the target's; every failure names what differs."""
+    checks = []
+    for name, left, right in (("vocab", output.get_vocab(), target.get_vocab()), ("added tokens", _added(output), _added(target))):
+        checks.append(Check(name, left == right, _first_difference(left, right)))
+    ids = {role: (getattr(output, f"{role}_token_id"), getattr(target, f"{role}_token_id")) for role in ROLES}
+    bad = {role: pair for role, pair in ids.items() if pair[0] != pair[1]}
+    checks.append(Check("special ids", not bad, ", ".join(f"{r}: {a} != {b}" for r, (a, b) in bad.items())))
+    probe = (output(PROBE_TEXT).input_ids, target(PROBE_TEXT).input_ids)
+    checks.append(Check("add bos/eos", probe[0] == probe[1], f"{probe[0][:3]}... != {probe[1][:3]}..."))
+    checks.append(Check("chat template", output.chat_template == target.chat_template, "templates differ"))
+    out_json, tgt_json = (json.loads(t.backend_tokenizer.to_str()) for t in (output, target))
+    for part in PIPELINE_PARTS:
+        checks.append(Check(part, out_json.get(part) == tgt_json.get(part), f"{part} differs"))
+    checks.append(Check("model type", out_json["model"]["type"] == tgt_json["model"]["type"], "model type differs"))
+    checks.append(Check("config vocab_size", config_vocab_size == target_rows, f"{config_vocab_size} != {target_rows}"))
+    return checks

@@ -1,0 +1,180 @@
+"""Load a model's embedding matrices, and a way to pass every other tensor through untouched.
+
+Safetensors checkpoints are never loaded whole: the architecture is built on the meta device only to learn
+which tensors are the embeddings, those are read, and the rest are streamed at save time. GGUF and other
+checkpoints go through transformers (GGUF is dequantized whole).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
+
+from .errors import TokswapError, first_line
+from .safetensors_io import TensorEntry, file_entries
+from .specs import Spec
+
+
+@dataclass
+class SourceModel:
+    spec: Spec
+    config: PretrainedConfig
+    input_embeddings: torch.Tensor
+    output_embeddings: torch.Tensor | None
+    input_name: str
+    output_name: str | None
+    float_dtype: torch.dtype
+    tensors: list[list[TensorEntry]]
+
+    @property
+    def tied(self) -> bool:
+        return self.output_embeddings is None
+
+    @property
+    def rows(self) -> int:
+        return self.input_embeddings.shape[0]
+
+
+def _embedding_names(model: torch.nn.Module, what: str) -> tuple[str, str | None]:
+    """Parameter names of the input and (when untied) output embeddings."""
+    try:
+        inp = model.get_input_embeddings()
+    except (NotImplementedError, AttributeError):
+        inp = None
+    if inp is None or getattr(inp, "weight", None) is None:
+        raise TokswapError(f"{what} has no input embeddings")
+    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    names = {id(module): name for name, module in model.named_modules()}
+    out_name = None
+    if out is not None and out.weight is not inp.weight:
+        out_name = names[id(out)] + ".weight"
+    return names[id(inp)] + ".weight", out_name
+
+
+def _checkpoint_key(name: str, keys: set[str], prefix: str) -> str | None:
+    """A parameter's key in a checkpoint, which may carry or lack the base-model prefix."""
+    candidates = [name, name.removeprefix(prefix + "."), f"{prefix}.{name}"]
+    return next((key for key in candidates if key in keys), None)
+
+
+def _shards(folder: Path) -> list[Path]:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        return [folder / name for name in dict.fromkeys(weight_map.values())]
+    return sorted(folder.glob("*.safetensors"))
+
+
+def _meta_model(config: PretrainedConfig, what: str) -> torch.nn.Module:
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+    except Exception as exc:  # noqa: BLE001 - an architecture transformers cannot build is a user error
+        raise TokswapError(f"cannot build the architecture of {what}: {first_line(exc)}") from None
+    model.tie_weights()
+    return model
+
+
+def _from_safetensors(spec: Spec) -> SourceModel:
+    config = AutoConfig.from_pretrained(spec.path)
+    model = _meta_model(config, spec.text)
+    input_name, output_name = _embedding_names(model, spec.text)
+    groups = [file_entries(path) for path in _shards(spec.path)]
+    keys = {entry.name for group in groups for entry in group}
+    prefix = model.base_model_prefix
+    input_key = _checkpoint_key(input_name, keys, prefix)
+    if input_key is None:
+        raise TokswapError(f"{spec.text} has no input embedding tensor ({input_name}) in its safetensors files")
+    output_key = _checkpoint_key(output_name, keys, prefix) if output_name else None
+    if output_name and output_key is None:
+        raise TokswapError(f"{spec.text} is untied but has no output embedding tensor ({output_name})")
+    skip = {input_key, output_key, None if output_name else _checkpoint_key("lm_head.weight", keys, prefix)}
+    by_key = {entry.name: entry for group in groups for entry in group}
+    return SourceModel(
+        spec=spec,
+        config=config,
+        input_embeddings=by_key[input_key].load().float(),
+        output_embeddings=by_key[output_key].load().float() if output_key else None,
+        input_name=input_key,
+        output_name=output_key,
+        float_dtype=by_key[input_key].dtype,
+        tensors=[[entry for entry in group if entry.name not in skip] for group in groups],
+    )
+
+
+def _from_transformers(spec: Spec) -> SourceModel:
+    """GGUF (dequantized to float32) or a non-safetensors folder, loaded whole by transformers."""
+    path, kwargs = spec.gguf_args
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - unreadable checkpoints and unsupported GGUF architectures
+        raise TokswapError(f"cannot load model {spec.text}: {first_line(exc)}") from None
+    input_name, output_name = _embedding_names(model, spec.text)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    state = model.state_dict()
+    skip = {input_name, output_name} if output_name else {input_name, "lm_head.weight"}
+    entries = [
+        TensorEntry(name, tensor.dtype, tuple(tensor.shape), lambda tensor=tensor: tensor)
+        for name, tensor in state.items()
+        if name not in skip
+    ]
+    embeddings = state[input_name]
+    return SourceModel(
+        spec=spec,
+        config=config,
+        input_embeddings=embeddings.float(),
+        output_embeddings=state[output_name].float() if output_name else None,
+        input_name=input_name,
+        output_name=output_name,
+        float_dtype=embeddings.dtype if spec.kind == "folder" else torch.float32,
+        tensors=[entries],
+    )
+
+
+def gguf_tensor_count(path: Path) -> int:
+    """Tensors in a GGUF file, read from its fixed header: gguf-py parses every vocabulary entry first (seconds)."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if len(head) < 16 or head[:4] != b"GGUF":
+        raise TokswapError(f"{path}: not a GGUF file")
+    return struct.unpack("<Q", head[8:16])[0]
+
+
+def has_weights(spec: Spec) -> bool:
+    if spec.kind == "folder":
+        return (spec.path / "config.json").is_file()
+    return spec.kind == "gguf" and gguf_tensor_count(spec.path) > 0
+
+
+def embedding_rows(spec: Spec, tokenizer) -> int | None:
+    """Embedding rows of the model behind a tokenizer spec, without loading weights; None for a bare tokenizer.
+
+    A GGUF model's token embedding has one row per vocabulary entry (llama.cpp refuses files where it does
+    not), so its tokenizer's length is its row count.
+    """
+    if not has_weights(spec):
+        return None
+    if spec.kind == "gguf":
+        return len(tokenizer)
+    try:
+        return int(AutoConfig.from_pretrained(spec.path).get_text_config().vocab_size)
+    except Exception as exc:  # noqa: BLE001
+        raise TokswapError(f"cannot read the config of {spec.text}: {first_line(exc)}") from None
+
+
+def load_source(spec: Spec) -> SourceModel:
+    if not has_weights(spec):
+        raise TokswapError(f"{spec.text} has no model weights (a tokenizer alone cannot be a source or donor)")
+    if spec.kind == "folder" and _shards(spec.path):
+        try:
+            return _from_safetensors(spec)
+        except (OSError, ValueError, KeyError) as exc:
+            raise TokswapError(f"cannot read model {spec.text}: {first_line(exc)}") from None
+    return _from_transformers(spec)

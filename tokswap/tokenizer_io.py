@@ -1,0 +1,47 @@
+"""Load a tokenizer from any spec, and write it into an output folder unchanged."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from .errors import TokswapError, first_line
+from .specs import Spec
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
+)
+
+
+def load_tokenizer(spec: Spec):
+    try:
+        if spec.kind == "tokenizer_json":
+            tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(spec.path))
+        else:
+            path, kwargs = spec.gguf_args
+            tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - every loader failure is one user-facing line
+        raise TokswapError(f"cannot load a tokenizer from {spec.text}: {first_line(exc)}") from None
+    if getattr(tokenizer, "backend_tokenizer", None) is None:
+        raise TokswapError(f"{spec.text}: only tokenizers backed by the `tokenizers` library are supported")
+    return tokenizer
+
+
+def save_tokenizer(tokenizer, spec: Spec, folder: Path) -> None:
+    """Copy a folder's tokenizer files byte for byte; tokenizers from GGUF or a tokenizer.json are serialised."""
+    copied = [name for name in TOKENIZER_FILES if spec.kind == "folder" and (spec.path / name).is_file()]
+    for name in copied:
+        shutil.copyfile(spec.path / name, folder / name)
+    if not copied:
+        tokenizer.save_pretrained(folder)
