@@ -162,8 +162,8 @@ def _encoder(model, steps: list[DecodeStep], vocab: dict[str, int], unk_id: int 
             for step in reversed(steps):
                 if step.kind == "replace":
                     run = run.replace(step.content, step.pattern)
-                elif step.kind == "word_piece" and run.startswith(" "):
-                    run = run[1:]
+                elif step.kind == "word_piece":
+                    run = run[1:] if run.startswith(" ") else step.pattern + run
             ids += pieces(run)
         return ids
 

@@ -1,0 +1,84 @@
+"""Tiny tokenizers and models built inside the tests, one per tokenizer family the alignment must handle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+TEXT = """The quick brown fox jumps over the lazy dog. Tokenizers split text into pieces.
+Der schnelle braune Fuchs springt über den faulen Hund. Les élèves étudient à l'école.
+def transplant(model, tokenizer):\n    return {"rows": len(tokenizer)}  # comment
+日本語のテキストも少し。中文文本也有一点。 Ελληνικά και русский текст.
+""" * 20
+
+CHAT_TEMPLATE = "{% for m in messages %}<|im_start|>{{ m['content'] }}<|im_end|>{% endfor %}"
+
+
+def byte_level_bpe(vocab_size: int = 400, specials=("<|endoftext|>", "<|im_start|>", "<|im_end|>")) -> PreTrainedTokenizerFast:
+    """GPT-2 style: byte-level alphabet, no unk, chat tokens as added specials."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(specials), initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([TEXT], trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=specials[1], eos_token=specials[2], unk_token=specials[0], pad_token=specials[0], chat_template=CHAT_TEMPLATE
+    )
+
+
+def sentencepiece_bpe(vocab_size: int = 500) -> PreTrainedTokenizerFast:
+    """Gemma/Llama-2 style: `▁` for spaces and `<0xNN>` byte fallback tokens in the vocabulary."""
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>"]
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials)
+    base = Tokenizer(models.BPE(unk_token="<unk>"))
+    base.normalizer = normalizers.Replace(" ", "\u2581")
+    base.pre_tokenizer = pre_tokenizers.Split("\u2581", behavior="merged_with_next")
+    base.train_from_iterator([TEXT], trainer)
+    vocab = dict(base.get_vocab())
+    for byte in range(256):
+        vocab.setdefault(f"<0x{byte:02X}>", len(vocab))
+    merges = [tuple(merge) for merge in json.loads(base.to_str())["model"]["merges"]]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    tok.pre_tokenizer = pre_tokenizers.Split("\u2581", behavior="merged_with_next")
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_special_tokens(specials)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>")
+
+
+def wordpiece(vocab_size: int = 300) -> PreTrainedTokenizerFast:
+    """BERT style: `##` continuation pieces, [UNK] for what it cannot spell."""
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator([TEXT], trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", bos_token="[CLS]", eos_token="[SEP]")
+
+
+def tiny_llama(folder: Path, tokenizer, *, tied: bool = True, rows: int | None = None, seed: int = 0, shard: str | None = None) -> Path:
+    """A random 2-layer Llama saved with its tokenizer; `shard` (e.g. "20KB") makes a sharded checkpoint."""
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=rows or len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        tie_word_embeddings=tied,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,0 +1,40 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from builders import byte_level_bpe, sentencepiece_bpe, tiny_llama, wordpiece  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def bpe_tok():
+    return byte_level_bpe()
+
+
+@pytest.fixture(scope="session")
+def spm_tok():
+    return sentencepiece_bpe()
+
+
+@pytest.fixture(scope="session")
+def wp_tok():
+    return wordpiece()
+
+
+@pytest.fixture(scope="session")
+def spm_folder(tmp_path_factory, spm_tok):
+    folder = tmp_path_factory.mktemp("spm")
+    spm_tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tied_model(tmp_path_factory, bpe_tok):
+    return tiny_llama(tmp_path_factory.mktemp("tied"), bpe_tok, tied=True)
+
+
+@pytest.fixture(scope="session")
+def untied_model(tmp_path_factory, bpe_tok):
+    return tiny_llama(tmp_path_factory.mktemp("untied"), bpe_tok, tied=False, seed=1)
