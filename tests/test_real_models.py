@@ -89,5 +89,5 @@ def test_subword_beats_zero_on_english(drafter, pair):
 def test_llamacpp_vocabularies_align_byte_exactly(pair, name):
     target = byte_vocab(load_tokenizer(resolve(f"llamacpp:{name}")))
     plan = align(pair[0].vocab, target, pair[0].weights.rows)
-    assert len(plan.shared) > 20000
+    assert len(plan.shared) > 10000
     assert all(pair[0].vocab.token_bytes[c.source] == target.token_bytes[c.target] for c in plan.shared)

@@ -160,3 +160,10 @@ def test_console_script_prints_no_traceback(tmp_path, spm_folder):
         text=True,
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_truncated_shard_is_a_clear_error(tmp_path, capsys, bpe_tok, spm_folder):
+    source = tiny_llama(tmp_path / "cut", bpe_tok, tied=False, shard="20KB", seed=3)
+    shard = sorted(source.glob("model-*.safetensors"))[-1]
+    shard.write_bytes(shard.read_bytes()[:-64])
+    assert "truncated" in _cli_error(capsys, "transplant", str(source), "--tokenizer", str(spm_folder), "-o", str(tmp_path / "out"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from .errors import TokswapError
@@ -60,8 +61,14 @@ def _transplant(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    """Turn SIGTERM into SystemExit so a staged output folder is removed, as on Ctrl-C."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         return {"transplant": _transplant}[args.command](args)
     except TokswapError as err:

@@ -16,6 +16,8 @@ from typing import BinaryIO, Callable
 import torch
 from tqdm.auto import tqdm
 
+from .errors import TokswapError
+
 DTYPES = {
     "F64": torch.float64,
     "F32": torch.float32,
@@ -25,6 +27,9 @@ DTYPES = {
     "I32": torch.int32,
     "I16": torch.int16,
     "I8": torch.int8,
+    "U64": torch.uint64,
+    "U32": torch.uint32,
+    "U16": torch.uint16,
     "U8": torch.uint8,
     "BOOL": torch.bool,
     "F8_E4M3": torch.float8_e4m3fn,
@@ -70,11 +75,14 @@ def file_entries(path: Path) -> list[TensorEntry]:
     from safetensors import safe_open
 
     header, data_start = read_header(path)
+    size = path.stat().st_size
     entries = []
     for name, info in header.items():
         if name == "__metadata__":
             continue
         start, end = info["data_offsets"]
+        if data_start + end > size:
+            raise TokswapError(f"{path.name} is truncated: {name} ends past the end of the file")
 
         def load(name=name):
             with safe_open(path, framework="pt") as fh:
@@ -94,6 +102,8 @@ def _write_entry(out: BinaryIO, entry: TensorEntry) -> None:
             remaining = end - start
             while remaining:
                 chunk = src.read(min(_COPY_CHUNK, remaining))
+                if not chunk:
+                    raise TokswapError(f"{path.name} ended while copying {entry.name}")
                 out.write(chunk)
                 remaining -= len(chunk)
         return
