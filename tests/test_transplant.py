@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from builders import tiny_llama
 from tokswap import TokswapError, transplant
 from tokswap.cli import main
+from tokswap.output_folder import _umask
 
 
 def _weights(folder):
@@ -38,6 +39,7 @@ def test_tied_transplant_loads_with_plain_transformers(tmp_path, tied_model, spm
     assert saved["counts"] == report.counts and saved["method"] == "subword" and saved["tied"]
     assert sum(report.counts[k] for k in ("shared", "special_mapped", "special_filled", "new", "padding")) == len(spm_tok)
     assert _leftovers(tmp_path, "out") == []
+    assert out.stat().st_mode & 0o055 == 0o055 & ~_umask()
 
 
 def test_untied_model_gets_output_rows_and_stays_untied(tmp_path, untied_model, spm_folder, bpe_tok, spm_tok):

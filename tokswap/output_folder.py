@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -26,6 +27,12 @@ def check_destination(out: Path, force: bool) -> None:
         raise TokswapError(f"{out.parent} does not exist")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def staged_folder(out: Path, force: bool) -> Iterator[Path]:
     """A temporary sibling folder that replaces `out` when the block succeeds and vanishes when it fails."""
@@ -33,6 +40,7 @@ def staged_folder(out: Path, force: bool) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(dir=out.resolve().parent, prefix=f".{out.name}.tmp-"))
     try:
         yield staging
+        staging.chmod(0o777 & ~_umask())
         if out.exists():
             trash = staging.with_name(staging.name + "-old")
             out.rename(trash)

@@ -1,0 +1,35 @@
+import pytest
+
+from tokswap import specs
+from tokswap.errors import TokswapError
+
+
+def test_hub_ids_resolve_to_a_snapshot_folder(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_snapshot(repo_id, allow_patterns):
+        seen["repo"] = repo_id
+        return str(tmp_path)
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", fake_snapshot)
+    spec = specs.resolve("org/model")
+    assert (spec.kind, spec.path, seen["repo"]) == ("folder", tmp_path, "org/model")
+
+
+def test_unreachable_hub_is_one_clear_error(monkeypatch):
+    def offline(repo_id, allow_patterns):
+        raise ConnectionError("offline\nlong details")
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", offline)
+    with pytest.raises(TokswapError, match=r"cannot fetch 'org/model' from the Hugging Face hub: offline$"):
+        specs.resolve("org/model")
+
+
+def test_local_kinds(tmp_path):
+    (tmp_path / "tok.json").write_text("{}")
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    assert specs.resolve(str(tmp_path)).kind == "folder"
+    assert specs.resolve(str(tmp_path / "tok.json")).kind == "tokenizer_json"
+    assert specs.resolve(str(tmp_path / "m.gguf")).kind == "gguf"
+    with pytest.raises(TokswapError, match="no such file"):
+        specs.resolve(str(tmp_path / "absent.gguf"))
