@@ -39,6 +39,29 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--device", default="cpu", help="where methods compute (default: cpu)")
     sub.add_argument("--seed", type=int, help="seed for the random method")
     sub.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+
+    ev = commands.add_parser("eval", help="bits per byte and token perplexity of models on text files")
+    ev.add_argument("models", nargs="+", metavar="MODEL")
+    ev.add_argument("--data", nargs="+", required=True, metavar="PATH", help="text files, or folders of .txt files (one domain per file)")
+    ev.add_argument("--baseline", metavar="MODEL", help="the original model on its own tokenizer, for ratios")
+    ev.add_argument("--window", type=int, help="tokens per window (default: the model's context, at most 2048)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--plot", metavar="FILE.png", help="bar chart of bits per byte per domain")
+
+    ver = commands.add_parser("verify", help="check that OUT is a drop-in drafter for TARGET (exit 1 when not)")
+    ver.add_argument("output", metavar="OUT")
+    ver.add_argument("--target", required=True, metavar="TARGET")
+    ver.add_argument("--data", nargs="*", default=[], metavar="PATH", help="texts that must tokenise identically and decode back exactly")
+    ver.add_argument("--golden", nargs="*", default=[], metavar="FILE.inp", help="llama.cpp golden vectors (.gguf.inp with .gguf.out beside it)")
+    ver.add_argument("--json", action="store_true")
+
+    bench = commands.add_parser("bench-draft", help="speculative decoding speed of a drafter against its target")
+    bench.add_argument("--target", required=True, metavar="MODEL")
+    bench.add_argument("--drafter", required=True, metavar="MODEL")
+    bench.add_argument("--uag", metavar="SOURCE_MODEL", help="also run Universal Assisted Generation with this original drafter")
+    bench.add_argument("--prompts", metavar="FILE", help="one prompt per line (default: a built-in varied set)")
+    bench.add_argument("--max-new-tokens", type=int, default=64)
+    bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -66,11 +89,53 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from .eval.evaluate import evaluate, format_table, plot
+
+    report = evaluate(args.models, args.data, args.baseline, args.window)
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_table(report))
+    if args.plot:
+        plot(report, args.plot)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .eval.verify import verify
+
+    checks = verify(args.output, args.target, args.data, args.golden)
+    if args.json:
+        print(json.dumps({"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}, indent=2))
+    else:
+        for check in checks:
+            print(f"{'PASS' if check.ok else 'FAIL'}  {check.name}" + (f": {check.detail}" if check.detail else ""))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def _bench_draft(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .eval.bench_draft import bench_draft, format_table
+
+    prompts = None
+    if args.prompts:
+        if not Path(args.prompts).is_file():
+            raise TokswapError(f"{args.prompts}: no such file")
+        prompts = [line for line in Path(args.prompts).read_text(encoding="utf-8").splitlines() if line.strip()]
+    results = bench_draft(args.target, args.drafter, args.uag, prompts, args.max_new_tokens)
+    print(json.dumps({r.mode: r.to_json() for r in results}, indent=2) if args.json else format_table(results))
+    return 0
+
+
+COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        return {"transplant": _transplant}[args.command](args)
+        return COMMANDS[args.command](args)
     except TokswapError as err:
         print(f"tokswap: error: {err}", file=sys.stderr)
         return 2

@@ -107,13 +107,20 @@ def _from_safetensors(spec: Spec) -> SourceModel:
     )
 
 
-def _from_transformers(spec: Spec) -> SourceModel:
-    """GGUF (dequantized to float32) or a non-safetensors folder, loaded whole by transformers."""
+def load_causal_lm(spec: Spec) -> torch.nn.Module:
+    """A whole model through transformers, in eval mode (GGUF dequantized to float32)."""
+    if not has_weights(spec):
+        raise TokswapError(f"{spec.text} has no model weights")
     path, kwargs = spec.gguf_args
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs).eval()
     except Exception as exc:  # noqa: BLE001 - unreadable checkpoints and unsupported GGUF architectures
         raise TokswapError(f"cannot load model {spec.text}: {first_line(exc)}") from None
+
+
+def _from_transformers(spec: Spec) -> SourceModel:
+    """GGUF (dequantized to float32) or a non-safetensors folder, loaded whole by transformers."""
+    model = load_causal_lm(spec)
     input_name, output_name = _embedding_names(model, spec.text)
     config = model.config
     if hasattr(config, "quantization_config"):

@@ -18,6 +18,10 @@ class Check:
     detail: str = ""
 
 
+def _check(name: str, ok: bool, failure: str) -> Check:
+    return Check(name, ok, "" if ok else failure)
+
+
 def _added(tokenizer) -> dict[int, tuple[str, bool]]:
     return {i: (tok.content, tok.special) for i, tok in tokenizer.added_tokens_decoder.items()}
 
@@ -33,16 +37,16 @@ def vocabulary_checks(output, target, config_vocab_size: int, target_rows: int) 
     """Compare an output tokenizer and config with the target's; every failure names what differs."""
     checks = []
     for name, left, right in (("vocab", output.get_vocab(), target.get_vocab()), ("added tokens", _added(output), _added(target))):
-        checks.append(Check(name, left == right, _first_difference(left, right)))
+        checks.append(_check(name, left == right, _first_difference(left, right)))
     ids = {role: (getattr(output, f"{role}_token_id"), getattr(target, f"{role}_token_id")) for role in ROLES}
     bad = {role: pair for role, pair in ids.items() if pair[0] != pair[1]}
-    checks.append(Check("special ids", not bad, ", ".join(f"{r}: {a} != {b}" for r, (a, b) in bad.items())))
+    checks.append(_check("special ids", not bad, ", ".join(f"{r}: {a} != {b}" for r, (a, b) in bad.items())))
     probe = (output(PROBE_TEXT).input_ids, target(PROBE_TEXT).input_ids)
-    checks.append(Check("add bos/eos", probe[0] == probe[1], f"{probe[0][:3]}... != {probe[1][:3]}..."))
-    checks.append(Check("chat template", output.chat_template == target.chat_template, "templates differ"))
+    checks.append(_check("add bos/eos", probe[0] == probe[1], f"{probe[0][:3]}... != {probe[1][:3]}..."))
+    checks.append(_check("chat template", output.chat_template == target.chat_template, "templates differ"))
     out_json, tgt_json = (json.loads(t.backend_tokenizer.to_str()) for t in (output, target))
     for part in PIPELINE_PARTS:
-        checks.append(Check(part, out_json.get(part) == tgt_json.get(part), f"{part} differs"))
-    checks.append(Check("model type", out_json["model"]["type"] == tgt_json["model"]["type"], "model type differs"))
-    checks.append(Check("config vocab_size", config_vocab_size == target_rows, f"{config_vocab_size} != {target_rows}"))
+        checks.append(_check(part, out_json.get(part) == tgt_json.get(part), f"{part} differs"))
+    checks.append(_check("model type", out_json["model"]["type"] == tgt_json["model"]["type"], "model type differs"))
+    checks.append(_check("config vocab_size", config_vocab_size == target_rows, f"{config_vocab_size} != {target_rows}"))
     return checks

@@ -1,0 +1,34 @@
+"""llama.cpp's golden tokenizer vectors: `.gguf.inp` test strings and `.gguf.out` expected ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import TokswapError
+
+SEPARATOR = "\n__ggml_vocab_test__\n"
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    text: str
+    ids: list[int]
+
+
+def read_golden(inp: Path) -> list[GoldenCase]:
+    """Each test string is followed by the separator; the `.out` file beside it has one line of ids per string."""
+    out = inp.with_suffix(".out")
+    if not inp.is_file() or not out.is_file():
+        raise TokswapError(f"{inp}: golden vectors need both {inp.name} and {out.name}")
+    texts = inp.read_text(encoding="utf-8").split(SEPARATOR)
+    if texts[-1] != "":
+        raise TokswapError(f"{inp}: does not end with the test separator")
+    texts.pop()
+    lines = out.read_text(encoding="utf-8").split("\n")
+    if len(lines) < len(texts) or any(lines[len(texts) :]):
+        raise TokswapError(f"{out}: {len(lines)} lines for {len(texts)} test strings")
+    try:
+        return [GoldenCase(text, [int(tok) for tok in line.split()]) for text, line in zip(texts, lines)]
+    except ValueError:
+        raise TokswapError(f"{out}: expected space-separated token ids") from None
