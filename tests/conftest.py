@@ -23,11 +23,20 @@ def wp_tok():
     return wordpiece()
 
 
+def _saved(tmp_path_factory, tokenizer, name):
+    folder = tmp_path_factory.mktemp(name)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def spm_folder(tmp_path_factory, spm_tok):
-    folder = tmp_path_factory.mktemp("spm")
-    spm_tok.save_pretrained(folder)
-    return folder
+    return _saved(tmp_path_factory, spm_tok, "spm")
+
+
+@pytest.fixture(scope="session")
+def bpe_folder(tmp_path_factory, bpe_tok):
+    return _saved(tmp_path_factory, bpe_tok, "bpe")
 
 
 @pytest.fixture(scope="session")

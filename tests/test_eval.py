@@ -17,13 +17,6 @@ TEXT = "Tokenizers split text into pieces. Der Fuchs springt über den Hund. " *
 
 
 @pytest.fixture(scope="module")
-def bpe_folder(tmp_path_factory, bpe_tok):
-    folder = tmp_path_factory.mktemp("bpe_target")
-    bpe_tok.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def drafter(tmp_path_factory, spm_tok, bpe_folder):
     """A tiny model trained on nothing, moved from the SentencePiece vocabulary onto the byte-level one."""
     source = tiny_llama(tmp_path_factory.mktemp("spm_model"), spm_tok, seed=5)
