@@ -5,7 +5,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from builders import byte_level_bpe, sentencepiece_bpe, tiny_llama, wordpiece  # noqa: E402
+from builders import byte_level_bpe, sentencepiece_bpe, tiny_llama, wordpiece
 
 
 @pytest.fixture(scope="session")

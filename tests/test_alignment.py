@@ -1,4 +1,5 @@
 from builders import byte_level_bpe
+
 from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
 

@@ -1,6 +1,6 @@
 import pytest
-
 from builders import byte_level_bpe
+
 from tokswap.byte_vocab import byte_vocab
 
 

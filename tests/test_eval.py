@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from builders import tiny_llama
 from transformers import AutoModelForCausalLM
 
-from builders import tiny_llama
 from tokswap import TokswapError, transplant
 from tokswap.cli import main
 from tokswap.eval.bench_draft import bench_draft
@@ -142,12 +142,14 @@ def test_golden_files_round_trip(tmp_path, bpe_tok):
         read_golden(inp)
 
 
-def test_bench_draft_with_a_transplanted_drafter_is_identical(tmp_path, bpe_folder, drafter, bpe_tok):
+def test_bench_draft_with_a_transplanted_drafter_is_identical(tmp_path, bpe_folder, drafter, bpe_tok, spm_tok):
     target = tiny_llama(tmp_path / "target", bpe_tok, seed=7)
-    results = bench_draft(str(target), str(drafter), prompts=["The quick brown", "def f(x):"], max_new_tokens=12)
-    alone, assisted = results
+    original = tiny_llama(tmp_path / "original", spm_tok, seed=5)
+    results = bench_draft(str(target), str(drafter), str(original), prompts=["The quick brown", "def f(x):"], max_new_tokens=12)
+    alone, assisted, uag = results
     assert alone.tokens_per_target_call == 1.0 and alone.new_tokens == 24
     assert assisted.identical_to_target and assisted.target_calls <= alone.target_calls
+    assert uag.mode == "uag" and uag.identical_to_target and uag.new_tokens == 24
 
 
 def test_bench_draft_refuses_a_drafter_with_another_vocabulary(tied_model, spm_tok, tmp_path):

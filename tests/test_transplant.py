@@ -4,10 +4,10 @@ import sys
 
 import pytest
 import torch
+from builders import tiny_llama
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from builders import tiny_llama
 from tokswap import TokswapError, transplant
 from tokswap.cli import main
 from tokswap.output_folder import _umask

@@ -15,6 +15,8 @@ TRANSPLANT_EXAMPLES = """examples:
   tokswap transplant HuggingFaceTB/SmolLM2-135M --tokenizer google/gemma-3-270m --method subword -o drafter/
   tokswap transplant ./my-model --tokenizer ./tokenizer.json --method mean --dtype bfloat16 -o out/ --force
   tokswap transplant model.gguf --tokenizer llamacpp:llama-bpe -o out/
+  tokswap transplant smollm2-135m --tokenizer gemma-3-270m --method omp -o drafter/   (the target is the donor)
+  tokswap transplant ./my-model --tokenizer ./tok.json --donor ./model-with-tok --method omp --k 32 -o out/
 
 MODEL and TOKENIZER accept a hub id, a local Hugging Face folder, a .gguf file, a tokenizer.json
 (tokenizer only), or a packaged demo: smollm2-135m, gemma-3-270m, llamacpp:NAME (gpt-2, llama-bpe,
@@ -38,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="saved weight dtype (default: the source's float dtype)")
     sub.add_argument("--device", default="cpu", help="where methods compute (default: cpu)")
     sub.add_argument("--seed", type=int, help="seed for the random method")
+    sub.add_argument("--k", type=int, help="omp: atoms per token (default 64)")
+    sub.add_argument("--candidates", type=int, help="omp: atoms preselected per token with faiss (default 128)")
+    sub.add_argument("--probes", type=int, help="omp: inverted-file lists searched per token; 0 searches exhaustively (default 48)")
+    sub.add_argument("--batch-size", type=int, help="omp: tokens per batch (default 256)")
+    sub.add_argument("--anchor", choices=["subword", "mean"], help="omp: what the sparse code corrects (default subword)")
+    sub.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None, help="omp: keep the raw transferred correction length")
     sub.add_argument("--force", action="store_true", help="replace a non-empty output folder")
 
     ev = commands.add_parser("eval", help="bits per byte and token perplexity of models on text files")
@@ -68,7 +76,10 @@ def _parser() -> argparse.ArgumentParser:
 def _transplant(args: argparse.Namespace) -> int:
     from .pipeline import transplant
 
-    options = {"seed": args.seed} if args.seed is not None else {}
+    names = ("seed", "k", "candidates", "probes", "batch_size", "anchor", "calibrate")
+    options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if options.get("probes") == 0:
+        options["probes"] = None
     report = transplant(
         args.model,
         args.tokenizer,

@@ -17,7 +17,7 @@ from .errors import TokswapError
 if TYPE_CHECKING:
     from .alignment import AlignmentPlan
     from .byte_vocab import ByteVocab
-    from .source_model import SourceModel
+    from .source_model import Embeddings
 
 MatrixKind = Literal["input", "output"]
 
@@ -31,7 +31,7 @@ class FillRequest:
     target_vocab: ByteVocab
     matrix: torch.Tensor
     kind: MatrixKind
-    donor: SourceModel | None = None
+    donor: Embeddings | None = None
     device: str = "cpu"
 
     @property
@@ -52,6 +52,7 @@ REGISTRY: dict[str, str] = {
     "mean": "tokswap.heuristics.baselines:Mean",
     "zero": "tokswap.heuristics.baselines:Zero",
     "random": "tokswap.heuristics.baselines:Random",
+    "omp": "tokswap.omp_method:Omp",
 }
 
 
@@ -65,7 +66,7 @@ def get_method(name: str, **options) -> Method:
         raise TokswapError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}")
     module, cls_name = REGISTRY[name].split(":")
     cls = getattr(importlib.import_module(module), cls_name)
-    accepted = {f.name for f in fields(cls)}
+    accepted = {f.name for f in fields(cls) if f.init}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise TokswapError(f"method {name!r} takes no option {unknown[0]!r}")

@@ -6,9 +6,9 @@ import copy
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from transformers import GenerationConfig, PretrainedConfig

@@ -13,10 +13,22 @@ from .byte_vocab import ByteVocab, byte_vocab
 from .errors import TokswapError
 from .eval.contract import vocabulary_checks
 from .methods import FillRequest, MatrixKind, Method, get_method
-from .output_folder import check_destination, generation_config, output_config, staged_folder
+from .output_folder import (
+    check_destination,
+    generation_config,
+    output_config,
+    staged_folder,
+)
 from .report import Stopwatch, TransplantReport
 from .safetensors_io import TensorEntry, write_checkpoint
-from .source_model import SourceModel, embedding_rows, load_source
+from .source_model import (
+    Embeddings,
+    SourceModel,
+    embedding_rows,
+    has_weights,
+    load_embeddings,
+    load_source,
+)
 from .specs import Spec, resolve
 from .tokenizer_io import load_tokenizer, save_tokenizer
 
@@ -58,15 +70,40 @@ def load_model(text: str) -> Model:
     return Model(weights, tokenizer, byte_vocab(tokenizer))
 
 
-def load_target(text: str) -> Target:
-    spec = resolve(text)
+def load_target(text: str | Spec) -> Target:
+    spec = text if isinstance(text, Spec) else resolve(text)
     tokenizer = load_tokenizer(spec)
     vocab = byte_vocab(tokenizer)
     rows = embedding_rows(spec, tokenizer)
     return Target(spec, tokenizer, vocab, len(vocab) if rows is None else rows)
 
 
-def transplant_embeddings(source: Model, target: Target, method: Method, donor: Model | None = None, device: str = "cpu") -> Transplanted:
+def donor_spec(method: Method, donor: str | None, target: Spec) -> Spec | None:
+    """The donor a method needs: `--donor`, else the target when it is a model (it has the target tokenizer)."""
+    if not method.uses_donor:
+        if donor is not None:
+            raise TokswapError(f"method {method.name!r} does not use a donor; drop --donor")
+        return None
+    if donor is not None:
+        return resolve(donor)
+    if has_weights(target):
+        return target
+    raise TokswapError(f"method {method.name!r} needs --donor MODEL (a model that has the target tokenizer)")
+
+
+def load_donor(spec: Spec, target: Target) -> Embeddings:
+    """The donor's embeddings, after checking its vocabulary is the target's byte for byte."""
+    vocab = target.vocab if spec == target.spec else byte_vocab(load_tokenizer(spec))
+    pairs = zip(vocab.token_bytes, target.vocab.token_bytes, vocab.special, target.vocab.special)
+    differ = next((i for i, (a, b, sa, sb) in enumerate(pairs) if a != b or sa != sb), None)
+    if differ is None and len(vocab) != len(target.vocab):
+        differ = min(len(vocab), len(target.vocab))
+    if differ is not None:
+        raise TokswapError(f"donor {spec.text} does not have the target tokenizer (vocabularies differ at id {differ})")
+    return load_embeddings(spec)
+
+
+def transplant_embeddings(source: Model, target: Target, method: Method, donor: Embeddings | None = None, device: str = "cpu") -> Transplanted:
     """The target-vocabulary embeddings of `source`, in memory; tied models stay tied."""
     plan = align(source.vocab, target.vocab, source.weights.rows, target.rows)
 
@@ -127,22 +164,22 @@ def transplant(
     out = Path(out)
     check_destination(out, force)
     chosen = get_method(method, **(method_options or {}))
-    if donor is not None and not chosen.uses_donor:
-        raise TokswapError(f"method {method!r} does not use a donor; drop --donor")
     if dtype is not None and dtype not in DTYPES:
         raise TokswapError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
+    target_spec = resolve(tokenizer)
+    donor = donor_spec(chosen, donor, target_spec)
     clock = Stopwatch()
     with clock.step("load"):
         source = load_model(model)
-        target = load_target(tokenizer)
-        donor_model = load_model(donor) if donor is not None else None
+        target = load_target(target_spec)
+        donor_embeddings = load_donor(donor, target) if donor is not None else None
     with clock.step("transplant"):
-        result = transplant_embeddings(source, target, chosen, donor_model, device)
+        result = transplant_embeddings(source, target, chosen, donor_embeddings, device)
     out_dtype = DTYPES[dtype] if dtype else source.weights.float_dtype
     report = TransplantReport(
         source=model,
         target=tokenizer,
-        donor=donor,
+        donor=donor.text if donor is not None else None,
         method=method,
         method_options=method_options or {},
         dtype=str(out_dtype).removeprefix("torch."),

@@ -176,6 +176,35 @@ def embedding_rows(spec: Spec, tokenizer) -> int | None:
         raise TokswapError(f"cannot read the config of {spec.text}: {first_line(exc)}") from None
 
 
+@dataclass
+class Embeddings:
+    """Just a model's embedding matrices (a donor needs nothing else); `output` is None when tied."""
+
+    input: torch.Tensor
+    output: torch.Tensor | None
+
+    def matrix(self, kind: str) -> torch.Tensor:
+        return self.output if kind == "output" and self.output is not None else self.input
+
+
+def _gguf_embeddings(path: Path) -> Embeddings:
+    """Dequantize only llama.cpp's `token_embd` and, when present, `output` tensors."""
+    import gguf
+
+    tensors = {t.name: t for t in gguf.GGUFReader(path).tensors if t.name in ("token_embd.weight", "output.weight")}
+    if "token_embd.weight" not in tensors:
+        raise TokswapError(f"{path} has no token_embd.weight tensor")
+    read = {name: torch.from_numpy(gguf.quants.dequantize(t.data, t.tensor_type).copy()).float() for name, t in tensors.items()}
+    return Embeddings(read["token_embd.weight"], read.get("output.weight"))
+
+
+def load_embeddings(spec: Spec) -> Embeddings:
+    if spec.kind == "gguf" and has_weights(spec):
+        return _gguf_embeddings(spec.path)
+    weights = load_source(spec)
+    return Embeddings(weights.input_embeddings, weights.output_embeddings)
+
+
 def load_source(spec: Spec) -> SourceModel:
     if not has_weights(spec):
         raise TokswapError(f"{spec.text} has no model weights (a tokenizer alone cannot be a source or donor)")

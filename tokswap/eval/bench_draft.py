@@ -61,13 +61,13 @@ class CallCounter:
         self.calls += 1
 
 
-def _run(mode: str, target, counter: CallCounter, tokenizer, prompts: list[str], max_new_tokens: int, reference: list[list[int]] | None, **assist) -> tuple[ModeResult, list[list[int]]]:
+def _run(mode: str, target, counter: CallCounter, prompt_tokenizer, prompts: list[str], max_new_tokens: int, reference: list[list[int]] | None, **assist) -> tuple[ModeResult, list[list[int]]]:
     counter_start, outputs, seconds = counter.calls, [], 0.0
     for prompt in prompts:
-        inputs = tokenizer(prompt, return_tensors="pt")
+        inputs = prompt_tokenizer(prompt, return_tensors="pt")
         start = time.perf_counter()
         with torch.no_grad():
-            ids = target.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id, **assist)
+            ids = target.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=prompt_tokenizer.pad_token_id, **assist)
         seconds += time.perf_counter() - start
         outputs.append(ids[0, inputs.input_ids.shape[1] :].tolist())
     calls = counter.calls - counter_start

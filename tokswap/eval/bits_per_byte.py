@@ -37,7 +37,7 @@ def _prefix(tokenizer) -> list[int]:
 
 def windows(n_tokens: int, prefix: int, size: int) -> list[tuple[int, int]]:
     """Spans of the (prefix + text) sequence to run; each predicts the text tokens [start + 1, end) exactly once."""
-    spans, start = [], 0
+    spans = []
     first_target = prefix if prefix else 1
     total = prefix + n_tokens
     while first_target < total:
