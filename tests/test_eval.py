@@ -140,6 +140,9 @@ def test_golden_files_round_trip(tmp_path, bpe_tok):
     inp.with_suffix(".out").write_text("1\n")
     with pytest.raises(TokswapError, match="lines for 3 test strings"):
         read_golden(inp)
+    inp.write_text(SEPARATOR.join(texts), encoding="utf-8")
+    inp.with_suffix(".out").write_text("\n".join(lines) + "\n")
+    assert [c.text for c in read_golden(inp)] == texts
 
 
 def test_bench_draft_with_a_transplanted_drafter_is_identical(tmp_path, bpe_folder, drafter, bpe_tok, spm_tok):
