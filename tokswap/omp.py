@@ -2,10 +2,10 @@
 
 Exhaustive OMP scores every atom at every step. The production path preselects C candidate atoms per
 query (faiss, inner product of unit vectors), precomputes each query's C×C Gram matrix with one batched
-matrix product, and runs Batch-OMP (Rubinstein et al. 2008) on those Gram matrices: each step costs O(C·t)
-per query instead of O(atoms·hidden). The pursuit itself runs in float64 with an incremental Cholesky
-factor. The exhaustive path shares the same pursuit, scoring all atoms with one matrix product per step; it
-is the reference the benchmark measures the candidate path against.
+matrix product, and pursues on those Gram matrices: each step costs O(C·t) per query instead of
+O(atoms·hidden). The pursuit itself runs in float64, orthogonalising chosen atoms incrementally. The
+exhaustive path shares the same pursuit, scoring all atoms with one matrix product per step; it is the
+reference the benchmark measures the candidate path against.
 """
 
 from __future__ import annotations
