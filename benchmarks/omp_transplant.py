@@ -1,4 +1,4 @@
-"""`omp` at full vocabulary scale: end-to-end time and memory, the fast path's residual gap, the k / candidates
+"""`omp` at full vocabulary scale: end-to-end time and memory, the fast path's residual gap, the k / candidates / rounds
 trade-off, and bits per byte next to `subword`.
 
 Runs the real CLI on SmolLM2-135M → Gemma-3 (262,144 tokens, donor Gemma-3-270M) in child processes, then
@@ -27,7 +27,7 @@ from tokswap.omp_method import Omp
 from tokswap.pipeline import load_donor, load_target
 
 GB = 1e9
-GRID = [(16, 64), (32, 64), (32, 128), (64, 64), (64, 128), (64, 256), (64, 512)]
+GRID = [(64, 128, 1), (64, 64, 2), (64, 64, 3), (64, 128, 3), (64, 64, 5), (32, 64, 3), (16, 64, 2)]
 
 
 def transplant(args: argparse.Namespace, method: str, out: Path) -> dict:
@@ -50,20 +50,21 @@ def residual_gap(args: argparse.Namespace) -> dict:
     method = Omp()
     queries, atoms = method.problem(donor, plan, rows)
     timed = {}
-    configs = GRID if args.grid else [(method.k, method.candidates)]
-    for k in sorted({k for k, _ in configs}):
+    configs = GRID if args.grid else [(method.k, method.candidates, method.rounds)]
+    for k in sorted({k for k, _, _ in configs}):
         start = time.perf_counter()
-        exact = relative_residual(queries, atoms, sparse_codes(queries, atoms, k, candidates=None, batch_size=64, progress=False))
-        timed[(k, None)] = (exact, time.perf_counter() - start)
-    for k, count in configs:
+        exact = relative_residual(queries, atoms, sparse_codes(queries, atoms, k, None, batch_size=64, progress=False, ridge=method.ridge))
+        timed[(k, None, 1)] = (exact, time.perf_counter() - start)
+    for k, count, rounds in configs:
         start = time.perf_counter()
-        codes = sparse_codes(queries, atoms, k, count, method.probes, method.batch_size, progress=False)
-        timed[(k, count)] = (relative_residual(queries, atoms, codes), time.perf_counter() - start)
+        codes = sparse_codes(queries, atoms, k, count, method.probes, method.batch_size, progress=False, rounds=rounds, ridge=method.ridge)
+        timed[(k, count, rounds)] = (relative_residual(queries, atoms, codes), time.perf_counter() - start)
     table = []
-    for (k, count), (residual, seconds) in timed.items():
-        exact = timed[(k, None)][0]
-        table.append({"k": k, "candidates": count or "all", "residual": round(residual, 4), "gap_pct": round(100 * (residual / exact - 1), 2), "ms_per_token": round(1000 * seconds / len(rows), 2)})
-    return {"sampled_tokens": len(rows), "probes": method.probes, "table": table}
+    for (k, count, rounds), (residual, seconds) in timed.items():
+        exact = timed[(k, None, 1)][0]
+        row = {"k": k, "candidates": count or "all", "rounds": rounds, "residual": round(residual, 4), "gap_pct": round(100 * (residual / exact - 1), 2)}
+        table.append(row | {"ms_per_token": round(1000 * seconds / len(rows), 2)})
+    return {"sampled_tokens": len(rows), "probes": method.probes, "ridge": method.ridge, "table": table}
 
 
 def bits_per_byte(args: argparse.Namespace, outputs: dict[str, Path], work: Path) -> dict:
@@ -83,10 +84,10 @@ def print_figures(figures: dict) -> None:
     for method, run in figures["transplant"].items():
         print(f"{method:8s} end to end {run['seconds']:6.1f} s, peak {run['peak_gb']:.2f} GB, steps {run['timings']}")
     gap = figures["residual"]
-    print(f"\nresidual on {gap['sampled_tokens']} sampled new tokens (probes {gap['probes']}):")
-    print(f"{'k':>4} {'cand':>6} {'residual':>9} {'gap %':>7} {'ms/token':>9}")
+    print(f"\nresidual on {gap['sampled_tokens']} sampled new tokens (probes {gap['probes']}, ridge {gap['ridge']}; ms/token includes the index build):")
+    print(f"{'k':>4} {'cand':>6} {'rounds':>6} {'residual':>9} {'gap %':>7} {'ms/token':>9}")
     for row in gap["table"]:
-        print(f"{row['k']:>4} {row['candidates']!s:>6} {row['residual']:9.4f} {row['gap_pct']:7.2f} {row['ms_per_token']:9.2f}")
+        print(f"{row['k']:>4} {row['candidates']!s:>6} {row['rounds']:>6} {row['residual']:9.4f} {row['gap_pct']:7.2f} {row['ms_per_token']:9.2f}")
     bpb = figures["bits_per_byte"]
     print(f"\nbits per byte{'':4s}" + "".join(f"{d:>8s}" for d in bpb["omp"]))
     for method, row in bpb.items():
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chars", type=int, default=8000, help="characters of each dev text to score")
     parser.add_argument("--sample", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--grid", action="store_true", help="also measure the k / candidates grid")
+    parser.add_argument("--grid", action="store_true", help="also measure the k / candidates / rounds grid")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not Path(args.data).is_dir():

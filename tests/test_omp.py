@@ -27,16 +27,30 @@ def test_matches_sklearn(candidates):
     np.testing.assert_allclose(dense, expected, rtol=1e-5, atol=1e-9)
 
 
-def test_candidates_narrow_the_search_but_keep_exact_sparse_codes():
+def test_a_residual_round_finds_atoms_the_query_search_misses():
     gen = torch.Generator().manual_seed(1)
     atoms = torch.randn(500, 64, generator=gen)
     truth = torch.zeros(30, 500)
     for row in truth:
         row[torch.randperm(500, generator=gen)[:3]] = torch.rand(3, generator=gen) + 1.0
     queries = truth @ atoms
-    codes = sparse_codes(queries, atoms, k=6, candidates=64, batch_size=8, progress=False)
-    dense = torch.zeros(30, 500, dtype=torch.float64).scatter_add_(1, codes.atoms, codes.coefficients)
-    torch.testing.assert_close(dense.float(), truth, atol=1e-4, rtol=1e-4)
+
+    def dense(rounds):
+        codes = sparse_codes(queries, atoms, k=6, candidates=64, batch_size=8, progress=False, rounds=rounds)
+        return torch.zeros(30, 500, dtype=torch.float64).scatter_add_(1, codes.atoms, codes.coefficients).float()
+
+    assert not torch.allclose(dense(1), truth, atol=1e-4)
+    torch.testing.assert_close(dense(2), truth, atol=1e-4, rtol=1e-4)
+
+
+def test_ridge_bounds_the_cancelling_coefficients_of_near_duplicate_atoms():
+    atoms = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.05, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    queries = torch.tensor([[0.0, 1.0, 0.0]], dtype=torch.float64)
+    plain = sparse_codes(queries, atoms, k=2, candidates=None, progress=False)
+    ridged = sparse_codes(queries, atoms, k=2, candidates=None, progress=False, ridge=0.1)
+    assert plain.coefficients.abs().max() > 10
+    assert (ridged.atoms == plain.atoms).all()
+    assert ridged.coefficients.abs().max() < 1
 
 
 def test_dependent_atoms_get_zero_weight():

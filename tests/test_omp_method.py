@@ -45,7 +45,7 @@ def test_exact_sparse_donor_rows_give_the_same_combination_of_source_rows(settin
     source, target, plan = setting
     donor, recipes = _affine_donor(plan, len(target), seed=0)
     matrix = torch.randn(len(source), 24, generator=torch.Generator().manual_seed(1))
-    method = get_method("omp", k=24, candidates=len(plan.shared), anchor=anchor, calibrate=False)
+    method = get_method("omp", k=24, candidates=len(plan.shared), anchor=anchor, calibrate=False, ridge=0.0)
     rows = method.fill(FillRequest(plan, source, target, matrix, "input", Embeddings(donor, None)))
     torch.testing.assert_close(rows, _expected(plan, matrix, recipes), atol=1e-4, rtol=1e-4)
 
@@ -55,7 +55,7 @@ def test_untied_rows_use_the_donor_output_matrix(setting):
     donor_in, _ = _affine_donor(plan, len(target), seed=2)
     donor_out, recipes = _affine_donor(plan, len(target), seed=3)
     output = torch.randn(len(source), 24, generator=torch.Generator().manual_seed(4))
-    method = get_method("omp", k=24, candidates=len(plan.shared), calibrate=False)
+    method = get_method("omp", k=24, candidates=len(plan.shared), calibrate=False, ridge=0.0)
     rows = method.fill(FillRequest(plan, source, target, output, "output", Embeddings(donor_in, donor_out)))
     torch.testing.assert_close(rows, _expected(plan, output, recipes), atol=1e-4, rtol=1e-4)
 

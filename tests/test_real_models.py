@@ -94,8 +94,8 @@ def test_llamacpp_vocabularies_align_byte_exactly(pair, name):
 
 
 def test_omp_on_a_slice_of_the_real_pair(pair):
-    """Gemma-3-270M as donor for 1,500 of SmolLM2's new Gemma tokens: bounded, finite rows; the exhaustive
-    reference is never beaten by the candidate path and explains most of each token."""
+    """Gemma-3-270M as donor for 1,500 of SmolLM2's new Gemma tokens: bounded, finite rows; residual rounds
+    bring the candidate path closer to the exhaustive reference, which explains most of each token."""
     from dataclasses import replace
 
     from tokswap.omp import sparse_codes
@@ -113,6 +113,6 @@ def test_omp_on_a_slice_of_the_real_pair(pair):
     assert torch.isfinite(filled).all() and norms.min() > 0.1 * typical and norms.max() < 4 * typical
     queries, atoms = method.problem(donor.input, plan, rows[:200])
     residual = lambda codes: ((queries - codes.combine(atoms)).norm(dim=1) / queries.norm(dim=1)).mean()
-    fast = residual(sparse_codes(queries, atoms, 64, 128, 48, progress=False))
-    exact = residual(sparse_codes(queries, atoms, 64, None, batch_size=50, progress=False))
-    assert exact <= fast and exact < 0.5
+    single, fast = (residual(sparse_codes(queries, atoms, 64, 64, 48, progress=False, rounds=r, ridge=method.ridge)) for r in (1, method.rounds))
+    exact = residual(sparse_codes(queries, atoms, 64, None, batch_size=50, progress=False, ridge=method.ridge))
+    assert exact <= fast < single and exact < 0.5

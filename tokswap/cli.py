@@ -41,8 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--device", default="cpu", help="where methods compute (default: cpu)")
     sub.add_argument("--seed", type=int, help="seed for the random method")
     sub.add_argument("--k", type=int, help="omp: atoms per token (default 64)")
-    sub.add_argument("--candidates", type=int, help="omp: atoms preselected per token with faiss (default 128)")
+    sub.add_argument("--candidates", type=int, help="omp: atoms preselected per token and round with faiss (default 64)")
     sub.add_argument("--probes", type=int, help="omp: inverted-file lists searched per token; 0 searches exhaustively (default 48)")
+    sub.add_argument("--rounds", type=int, help="omp: candidate searches per token, each further one from the residual (default 3)")
+    sub.add_argument("--ridge", type=float, help="omp: ridge penalty of the final fit on unit atoms, 0 = least squares (default 0.01)")
     sub.add_argument("--batch-size", type=int, help="omp: tokens per batch (default 256)")
     sub.add_argument("--anchor", choices=["subword", "mean"], help="omp: what the sparse code corrects (default subword)")
     sub.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None, help="omp: keep the raw transferred correction length")
@@ -76,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 def _transplant(args: argparse.Namespace) -> int:
     from .pipeline import transplant
 
-    names = ("seed", "k", "candidates", "probes", "batch_size", "anchor", "calibrate")
+    names = ("seed", "k", "candidates", "probes", "rounds", "ridge", "batch_size", "anchor", "calibrate")
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if options.get("probes") == 0:
         options["probes"] = None

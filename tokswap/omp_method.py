@@ -46,8 +46,10 @@ class Omp:
     uses_donor: ClassVar[bool] = True
 
     k: int = 64
-    candidates: int = 128
+    candidates: int = 64
     probes: int | None = 48
+    rounds: int = 3
+    ridge: float = 0.01
     batch_size: int = 256
     anchor: str = "subword"
     calibrate: bool = True
@@ -73,7 +75,7 @@ class Omp:
         key = (donor.data_ptr(), tuple(donor.shape))
         if key not in self._codes:
             queries, atoms = self.problem(donor, plan, rows)
-            codes = sparse_codes(queries, atoms, self.k, self.candidates, self.probes, self.batch_size, device)
+            codes = sparse_codes(queries, atoms, self.k, self.candidates, self.probes, self.batch_size, device, rounds=self.rounds, ridge=self.ridge)
             self._codes[key] = codes, queries.norm(dim=1) / _spread(atoms)
         return self._codes[key]
 
@@ -82,8 +84,8 @@ class Omp:
             raise TokswapError("method 'omp' needs a donor model")
         if self.anchor not in ANCHORS:
             raise TokswapError(f"omp anchor must be one of {', '.join(ANCHORS)}")
-        if self.k < 1 or self.candidates < self.k or self.batch_size < 1 or (self.probes is not None and self.probes < 1):
-            raise TokswapError("omp needs k >= 1, candidates >= k, probes >= 1 and batch size >= 1")
+        if self.k < 1 or self.candidates < self.k or self.batch_size < 1 or self.rounds < 1 or self.ridge < 0 or (self.probes is not None and self.probes < 1):
+            raise TokswapError("omp needs k >= 1, candidates >= k, probes >= 1, rounds >= 1, ridge >= 0 and batch size >= 1")
         donor = request.donor.matrix(request.kind)
         plan, matrix = request.plan, request.matrix
         shared = [c for c in plan.shared if c.target < len(donor)]
