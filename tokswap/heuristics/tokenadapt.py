@@ -75,11 +75,14 @@ def local_entries(token_vecs: torch.Tensor, source_vecs: torch.Tensor, pieces: l
 
 
 def global_entries(token_vecs: torch.Tensor, queried: torch.Tensor, source_vecs: torch.Tensor, candidates: torch.Tensor, k: int, temperature: float, threshold: float) -> Entries:
-    """The k nearest candidate source tokens of each queried token, cosine ≥ threshold, weights softmax(cos/τ)."""
+    """The k nearest candidate source tokens of each queried token, cosine ≥ threshold, weights softmax(cos/τ);
+    identical vectors (texts an uncased encoder reads alike) are searched once."""
     positions = torch.nonzero(queried)[:, 0]
     if not len(positions) or not len(candidates):
         return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0)
-    scores, found = candidate_atoms(token_vecs[positions], source_vecs[candidates], min(k, len(candidates)))
+    queries, inverse = torch.unique(token_vecs[positions], dim=0, return_inverse=True)
+    scores, found = candidate_atoms(queries, source_vecs[candidates], min(k, len(candidates)))
+    scores, found = scores[inverse], found[inverse]
     keep = (found >= 0) & (scores >= threshold)
     weights = torch.softmax(scores.masked_fill(~keep, float("-inf")) / temperature, dim=1)
     return positions[:, None].expand_as(found)[keep], candidates[found.clamp_min(0)][keep], weights[keep]
@@ -138,10 +141,11 @@ class TokenAdapt:
             pieces = [plan.source_pieces[row] for row in request.rows]
             has = torch.tensor([bool(p) for p in pieces], dtype=torch.bool)
             return F.normalize(request.matrix, dim=1), F.normalize(piece_means(request.matrix, pieces), dim=1) * has[:, None]
-        source_vecs = encode_tokens(self._encoder, [request.source_vocab.token_bytes[i] for i in candidates])
-        full = source_vecs.new_zeros(plan.source_rows, source_vecs.shape[1])
-        full[candidates] = F.normalize(source_vecs, dim=1)
-        return full, F.normalize(encode_tokens(self._encoder, [plan.target_bytes[row] for row in request.rows]), dim=1)
+        tokens = [request.source_vocab.token_bytes[i] for i in candidates] + [plan.target_bytes[row] for row in request.rows]
+        vectors = F.normalize(encode_tokens(self._encoder, tokens), dim=1)
+        full = vectors.new_zeros(plan.source_rows, vectors.shape[1])
+        full[candidates] = vectors[: len(candidates)]
+        return full, vectors[len(candidates) :]
 
     def mixture(self, request: FillRequest) -> Mix:
         plan, rows = request.plan, request.rows
