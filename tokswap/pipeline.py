@@ -112,8 +112,9 @@ def transplant_embeddings(source: Model, target: Target, method: Method, donor: 
         return assemble(plan, rows, method.fill(request), f"{method.name} ({kind} embeddings)")
 
     weights = source.weights
+    inputs = matrix("input", weights.input_embeddings)
     outputs = None if weights.tied else matrix("output", weights.output_embeddings)
-    return Transplanted(source, target, plan, matrix("input", weights.input_embeddings), outputs)
+    return Transplanted(source, target, plan, inputs, outputs)
 
 
 def _weight_groups(result: Transplanted, dtype: torch.dtype) -> list[list[TensorEntry]]:
