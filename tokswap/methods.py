@@ -24,7 +24,8 @@ MatrixKind = Literal["input", "output"]
 
 @dataclass
 class FillRequest:
-    """What a method may look at to fill `plan.new` rows of one matrix."""
+    """What a method may look at to fill `plan.new` rows of one matrix (`source`: both of the source's
+    matrices, for methods that read the input and output rows together)."""
 
     plan: AlignmentPlan
     source_vocab: ByteVocab
@@ -33,6 +34,7 @@ class FillRequest:
     kind: MatrixKind
     donor: Embeddings | None = None
     device: str = "cpu"
+    source: Embeddings | None = None
 
     @property
     def rows(self) -> list[int]:
@@ -53,6 +55,7 @@ REGISTRY: dict[str, str] = {
     "zero": "tokswap.heuristics.baselines:Zero",
     "random": "tokswap.heuristics.baselines:Random",
     "omp": "tokswap.omp_method:Omp",
+    "hypernet": "tokswap.hypernet.method:HypernetMethod",
 }
 
 
