@@ -2,10 +2,10 @@
 
 Each step's text is a pure function of (seed, step, process), so a resumed run sees exactly the text an
 uninterrupted one would, and `accelerate launch` processes see different text. The step's tokenizer is a
-byte-level BPE trained with the `tokenizers` library on the text of the last few steps, with a vocabulary
-size drawn at random: fitted to so little text it has many long, text-specific tokens the source model
-does not have, which is what the hypernetwork must learn to embed (ZeTT samples tokenizers the same way,
-from substring frequencies of recent batches).
+byte-level BPE trained with the `tokenizers` library on the text of the steps just before it, with a
+vocabulary size drawn at random: fitted to so little text it has many long, text-specific tokens the
+source model does not have, which is what the hypernetwork must learn to embed (ZeTT samples tokenizers
+the same way, from substring frequencies of recent batches).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class TrainOptions:
     seq_len: int = 128
     vocab_min: int = 1000
     vocab_max: int = 8000
-    recent_steps: int = 16
+    recent_steps: int = 32
     lr: float = 1e-3
     warmup: int = 20
     weight_decay: float = 0.01
@@ -137,10 +137,13 @@ class Trainer:
         return vocab_size, self.corpus.windows(rng, self.options.batch_size, self.options.seq_len * 8)
 
     def batch(self, step: int):
-        """Step `step`'s text, tokenised with a tokenizer fitted to it and the text of the steps before it."""
+        """Step `step`'s text, tokenised with a tokenizer fitted to the text of the `recent_steps` steps before
+        it (negative steps are drawn like any other), never to the text it encodes: fitted to the batch
+        itself, every new token would be frequent in it, and the hypernetwork would learn to inflate new
+        tokens' logits, which a large real vocabulary punishes."""
         vocab_size, texts = self._draw(step)
-        recent = [t for s in range(max(0, step - self.options.recent_steps + 1), step) for t in self._draw(s)[1]]
-        return make_batch(self.source, texts, recent + texts, vocab_size, self.options.seq_len)
+        recent = [t for s in range(step - self.options.recent_steps, step) for t in self._draw(s)[1]]
+        return make_batch(self.source, texts, recent, vocab_size, self.options.seq_len)
 
     def train_step(self) -> dict:
         o = self.options
