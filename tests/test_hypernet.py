@@ -159,3 +159,25 @@ def test_trainer_reports_parameters_and_builds_unit_scaled_features(tmp_path, ti
     assert batch.inputs.shape == (FAST["batch_size"], FAST["seq_len"])
     assert trainer.batch(3).inputs.equal(batch.inputs)
     assert trainer.config.scales["input"] == pytest.approx(trainer.source.matrices["input"].pow(2).mean().sqrt().item())
+
+
+@pytest.mark.real
+def test_real_smollm2_trains_and_applies_through_the_pipeline(tmp_path, spm_folder):
+    """The GGUF source end to end: the matrices the transplant reads are the ones the network was trained on."""
+    from tokswap import load_model, load_target, transplant_embeddings
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "text.txt").write_text(TEXT + MORE * 10)
+    options = TrainOptions(steps=2, seq_len=16, batch_size=2, vocab_min=300, vocab_max=600, recent_steps=2, width=64, heads=2, ffn=128)
+    trainer = Trainer("smollm2-135m", tmp_path / "data", tmp_path / "hn", options)
+    save_hypernet(Hypernet(trainer.config), tmp_path / "untrained")
+    report = trainer.run()
+    assert report.steps == 2 and report.loss == report.loss
+    source, target = load_model("smollm2-135m"), load_target(str(spm_folder))
+    methods = {"subword": {}, "untrained": {"hypernet": str(tmp_path / "untrained")}, "trained": {"hypernet": str(tmp_path / "hn")}}
+    rows = {
+        name: transplant_embeddings(source, target, get_method("subword" if name == "subword" else "hypernet", **options)).input_embeddings
+        for name, options in methods.items()
+    }
+    assert torch.equal(rows["untrained"], rows["subword"])
+    assert torch.isfinite(rows["trained"]).all() and not torch.equal(rows["trained"], rows["subword"])

@@ -114,7 +114,8 @@ def _hypernet(args: argparse.Namespace) -> int:
 
     options = TrainOptions(**{f.name: getattr(args, f.name) for f in fields(TrainOptions)})
     report = train(args.model, args.data, args.output, options)
-    print(json.dumps(asdict(report), indent=2))
+    if report is not None:
+        print(json.dumps(asdict(report), indent=2))
     return 0
 
 

@@ -77,6 +77,7 @@ class TrainReport:
     tokens: int
     loss: float | None
     parameters: int
+    processes: int
 
 
 def _accelerator(device: str | None) -> Accelerator:
@@ -187,7 +188,8 @@ class Trainer:
             self.accelerator.set_trigger()
         return self.accelerator.check_trigger()
 
-    def run(self) -> TrainReport:
+    def run(self) -> TrainReport | None:
+        """Train until `--steps` or `--minutes`; the report (tokens summed over processes) on the main process only."""
         o, main = self.options, self.accelerator.is_main_process
         log = self._log()
         tokens, last, started = 0, None, time.perf_counter()
@@ -208,10 +210,13 @@ class Trainer:
         bar.close()
         if self.saved is None or self.step != self.saved["step"]:
             self.save()
+        tokens = int(self.accelerator.reduce(torch.tensor(tokens, device=self.accelerator.device), "sum").item())
+        if not main:
+            return None
         parameters = sum(p.numel() for p in self.hypernet.parameters())
-        return TrainReport(str(self.out), self.step, round(self.seconds, 1), tokens, last, parameters)
+        return TrainReport(str(self.out), self.step, round(self.seconds, 1), tokens, last, parameters, self.accelerator.num_processes)
 
 
-def train(model: str, data: str | Path, out: str | Path, options: TrainOptions) -> TrainReport:
+def train(model: str, data: str | Path, out: str | Path, options: TrainOptions) -> TrainReport | None:
     """Train (or resume) a hypernetwork for `model` on the `.txt` files under `data`, saved to `out`."""
     return Trainer(model, data, out, options).run()
