@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--k", type=int, help="omp: atoms per token (default 64)")
     sub.add_argument("--candidates", type=int, help="omp: atoms preselected per token with faiss (default 128)")
     sub.add_argument("--probes", type=int, help="omp: inverted-file lists searched per token; 0 searches exhaustively (default 48)")
-    sub.add_argument("--batch-size", type=int, help="omp: tokens per batch (default 256)")
+    sub.add_argument("--batch-size", type=int, help="omp, hypernet: tokens per batch (default 256, 4096)")
     sub.add_argument("--anchor", choices=["subword", "mean"], help="omp: what the sparse code corrects (default subword)")
     sub.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None, help="omp: keep the raw transferred correction length")
     sub.add_argument("--hypernet", metavar="DIR", help="hypernet: a hypernetwork trained for MODEL with `tokswap hypernet train`")
@@ -89,7 +89,7 @@ Running again with the same -o resumes the run from its last checkpoint."""
 def _hypernet_train_parser(commands) -> None:
     from dataclasses import MISSING, fields
 
-    from .hypernet.train import TrainOptions
+    from .hypernet.options import TrainOptions
 
     train = commands.add_parser(
         "train", help="train (or resume) a hypernetwork for MODEL on a folder of text", epilog=HYPERNET_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -110,10 +110,15 @@ def _hypernet_train_parser(commands) -> None:
 def _hypernet(args: argparse.Namespace) -> int:
     from dataclasses import asdict, fields
 
-    from .hypernet.train import TrainOptions, train
+    from .hypernet.options import TrainOptions
+    from .hypernet.train import train
 
     options = TrainOptions(**{f.name: getattr(args, f.name) for f in fields(TrainOptions)})
-    report = train(args.model, args.data, args.output, options)
+    try:
+        report = train(args.model, args.data, args.output, options)
+    except KeyboardInterrupt:
+        print(f"tokswap: interrupted; run the same command again to resume from the last checkpoint in {args.output}", file=sys.stderr)
+        return 130
     if report is not None:
         print(json.dumps(asdict(report), indent=2))
     return 0

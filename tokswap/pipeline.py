@@ -106,7 +106,6 @@ def load_donor(spec: Spec, target: Target) -> Embeddings:
 def transplant_embeddings(source: Model, target: Target, method: Method, donor: Embeddings | None = None, device: str = "cpu") -> Transplanted:
     """The target-vocabulary embeddings of `source`, in memory; tied models stay tied."""
     plan = align(source.vocab, target.vocab, source.weights.rows, target.rows)
-
     weights = source.weights
     matrices = Embeddings(weights.input_embeddings, weights.output_embeddings)
 
