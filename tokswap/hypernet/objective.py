@@ -1,0 +1,148 @@
+"""What one training step computes: a sampled tokenizer's rows, the frozen source model's LM loss with them,
+and the auxiliary loss.
+
+Rows are built exactly as a transplant builds them (`align`): tokens whose bytes the source has are copied,
+the others are predicted. The LM loss therefore trains the hypernetwork only on what it will be asked for.
+The auxiliary squared error keeps predictions for tokens identical to source tokens at their source rows,
+which keeps a prediction close to its spelling when the spelling is already a token.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..alignment import AlignmentPlan, _source_pieces, align
+from ..byte_vocab import ByteVocab
+from ..heuristics.subword import piece_means
+from .model import HypernetConfig, predict
+from .sampling import SampledTokenizer, sample_tokenizer
+
+
+@dataclass
+class Source:
+    """The frozen source model, its byte vocabulary and its embedding matrices (`output` only when untied)."""
+
+    name: str
+    model: torch.nn.Module
+    vocab: ByteVocab
+    matrices: dict[str, torch.Tensor]
+
+    @property
+    def rows(self) -> int:
+        return self.matrices["input"].shape[0]
+
+    def to(self, device: torch.device | str) -> Source:
+        self.model.to(device)
+        self.matrices = {kind: m.to(device) for kind, m in self.matrices.items()}
+        return self
+
+
+def load_source_lm(text: str) -> Source:
+    """Load a source model whole, in float32 with frozen weights (cast tensor by tensor: transformers refuses
+    `.float()` on a model it read from GGUF)."""
+    from ..byte_vocab import byte_vocab
+    from ..source_model import load_causal_lm
+    from ..specs import resolve
+    from ..tokenizer_io import load_tokenizer
+
+    spec = resolve(text)
+    model = load_causal_lm(spec).requires_grad_(False)
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.is_floating_point():
+            tensor.data = tensor.data.float()
+    inp, out = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    matrices = {"input": inp.detach()}
+    if out is not None and out is not inp:
+        matrices["output"] = out.detach()
+    return Source(text, model, byte_vocab(load_tokenizer(spec)), matrices)
+
+
+def sampled_vocab(sampled: SampledTokenizer) -> ByteVocab:
+    """A sampled tokenizer as the ByteVocab `align` reads: plain tokens, no specials."""
+    n = len(sampled.token_bytes)
+    return ByteVocab(sampled.token_bytes, [False] * n, {}, {}, set(), None, _encode=lambda data: [])
+
+
+@dataclass
+class Batch:
+    """One step's data: the sampled tokenizer's alignment to the source, token ids, and LM labels."""
+
+    plan: AlignmentPlan
+    token_bytes: list[bytes]
+    inputs: torch.Tensor
+    labels: torch.Tensor
+
+    @property
+    def tokens(self) -> int:
+        return int((self.labels != -100).sum())
+
+
+def make_batch(source: Source, texts: list[str], tokenizer_texts: list[str], vocab_size: int, seq_len: int) -> Batch:
+    """Fit a tokenizer on `tokenizer_texts`, encode `texts` with it; right-padding is masked out of the loss."""
+    sampled = sample_tokenizer(tokenizer_texts, vocab_size)
+    plan = align(source.vocab, sampled_vocab(sampled), source.rows)
+    encoded = sampled.encode(texts, seq_len)
+    inputs = torch.zeros(len(encoded), seq_len, dtype=torch.long)
+    labels = torch.full((len(encoded), seq_len), -100, dtype=torch.long)
+    for i, ids in enumerate(encoded):
+        inputs[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        labels[i, : len(ids)] = inputs[i, : len(ids)]
+    return Batch(plan, sampled.token_bytes, inputs, labels)
+
+
+def vocab_rows(net, config: HypernetConfig, source: Source, plan: AlignmentPlan) -> dict[str, torch.Tensor]:
+    """Every sampled token's rows per matrix: shared tokens copied, the rest predicted."""
+    device = source.matrices["input"].device
+    shared = torch.tensor([c.target for c in plan.shared], dtype=torch.long, device=device)
+    shared_source = torch.tensor([c.source for c in plan.shared], dtype=torch.long, device=device)
+    new = torch.tensor(plan.new, dtype=torch.long, device=device)
+    pieces = [plan.source_pieces[i] for i in plan.new]
+    bases = {kind: piece_means(source.matrices[kind].cpu(), pieces) for kind in config.kinds}
+    predicted = predict(net, source.matrices, pieces, bases, config)
+    rows = {}
+    for kind in config.kinds:
+        matrix = source.matrices[kind]
+        table = matrix.new_zeros(plan.target_rows, matrix.shape[1])
+        rows[kind] = table.index_copy(0, shared, matrix[shared_source]).index_copy(0, new, predicted[kind])
+    return rows
+
+
+def lm_loss(net, config: HypernetConfig, source: Source, batch: Batch) -> torch.Tensor:
+    """Next-token cross-entropy of the frozen source model reading and predicting the sampled tokens.
+
+    The source's BOS row (when it has one) comes first, as in evaluation; logits are over the sampled
+    vocabulary, against its output rows (the input rows when tied).
+    """
+    rows = vocab_rows(net, config, source, batch.plan)
+    device = rows["input"].device
+    inputs, labels = batch.inputs.to(device), batch.labels.to(device)
+    embeds = rows["input"][inputs]
+    bos = source.vocab.roles.get("bos")
+    if bos is not None:
+        start = source.matrices["input"][bos].expand(len(inputs), 1, -1)
+        embeds = torch.cat([start, embeds[:, :-1]], dim=1)
+    else:
+        labels = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], -100)], dim=1)
+    scale = getattr(source.model.get_input_embeddings(), "embed_scale", None)
+    if scale is not None:
+        embeds = embeds * scale
+    hidden = source.model.base_model(inputs_embeds=embeds).last_hidden_state
+    logits = hidden @ rows.get("output", rows["input"]).T
+    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+
+
+def aux_loss(net, config: HypernetConfig, source: Source, batch: Batch, count: int, rng: random.Random) -> torch.Tensor:
+    """Mean squared error, in units of each matrix's scale, between predictions and source rows for up to
+    `count` sampled tokens that are source tokens."""
+    device = source.matrices["input"].device
+    shared = batch.plan.shared if len(batch.plan.shared) <= count else rng.sample(batch.plan.shared, count)
+    if not shared:
+        return torch.zeros((), device=device)
+    pieces = [_source_pieces(source.vocab, batch.token_bytes[c.target], source.rows) for c in shared]
+    predicted = predict(net, source.matrices, pieces, config=config)
+    ids = torch.tensor([c.source for c in shared], dtype=torch.long, device=device)
+    return sum(((predicted[k] - source.matrices[k][ids]) / config.scales[k]).pow(2).mean() for k in config.kinds) / len(config.kinds)
