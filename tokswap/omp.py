@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-import faiss
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from .nearest import inner_product_index
 
 DEPENDENT = 1e-4
 
@@ -178,22 +179,13 @@ class AtomIndex:
     """faiss index over the unit atoms and their negatives, so a search ranks atoms by |inner product|, as
     OMP's selection does.
 
-    `probes=None` searches exhaustively; otherwise an inverted-file index visits that many of its
-    4·√atoms clusters per query, far cheaper for a whole vocabulary and exact on the atoms it returns.
+    `probes`: see `inner_product_index`.
     """
 
     def __init__(self, unit_atoms: torch.Tensor, probes: int | None = None):
         self.count = len(unit_atoms)
         both = unit_atoms.float().cpu().numpy()
-        both = np.ascontiguousarray(np.concatenate([both, -both]))
-        if probes is None:
-            self.index = faiss.IndexFlatIP(both.shape[1])
-        else:
-            lists = max(1, min(int(4 * len(both) ** 0.5), len(both) // 40))
-            self.index = faiss.IndexIVFFlat(faiss.IndexFlatIP(both.shape[1]), both.shape[1], lists, faiss.METRIC_INNER_PRODUCT)
-            self.index.train(both)
-            self.index.nprobe = min(probes, lists)
-        self.index.add(both)
+        self.index = inner_product_index(np.concatenate([both, -both]), probes)
 
     def search(self, unit_queries: torch.Tensor, count: int) -> torch.Tensor:
         """Indices of the `count` atoms most correlated with each query, -1 where fewer were found, (n, count)."""

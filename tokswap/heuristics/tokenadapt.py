@@ -32,7 +32,7 @@ from ..alignment import AlignmentPlan
 from ..byte_vocab import ByteVocab
 from ..errors import TokswapError
 from ..methods import FillRequest
-from ..omp import candidate_atoms
+from ..nearest import top_inner_products
 from ..specs import resolve
 from .aux_encoder import AuxEncoder, bundled_minilm, encode_tokens
 from .subword import piece_means
@@ -81,7 +81,7 @@ def global_entries(token_vecs: torch.Tensor, queried: torch.Tensor, source_vecs:
     if not len(positions) or not len(candidates):
         return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0)
     queries, inverse = torch.unique(token_vecs[positions], dim=0, return_inverse=True)
-    scores, found = candidate_atoms(queries, source_vecs[candidates], min(k, len(candidates)))
+    scores, found = top_inner_products(queries, source_vecs[candidates], min(k, len(candidates)))
     scores, found = scores[inverse], found[inverse]
     keep = (found >= 0) & (scores >= threshold)
     weights = torch.softmax(scores.masked_fill(~keep, float("-inf")) / temperature, dim=1)
