@@ -17,7 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from measure import measured_run
+from measure import bits_per_byte, measured_run, print_bits_per_byte
 
 from tokswap.hypernet.model import WEIGHTS_FILE, load_hypernet
 from tokswap.hypernet.train import LOG_FILE, TRAINER_FILE
@@ -75,34 +75,13 @@ def transplant(args: argparse.Namespace, out: Path, hypernet: Path | None) -> fl
     return json.loads((out / "tokswap_report.json").read_text())["timings"]["transplant"]
 
 
-def bits_per_byte(args: argparse.Namespace, outputs: dict[str, Path]) -> dict:
-    """`tokswap eval` on the first `--chars` characters of each domain's dev text, window `--window`."""
-    files = []
-    for domain in args.domains:
-        head = Path(args.out) / "texts" / f"{domain}.txt"
-        head.parent.mkdir(exist_ok=True)
-        head.write_text((Path(args.dev) / f"{domain}.txt").read_text()[: args.chars])
-        files.append(str(head))
-    command = ["tokswap", "eval", *map(str, outputs.values()), "--data", *files, "--window", str(args.window), "--json"]
-    result, _, _ = measured_run(command)
-    models = json.loads(result.stdout)["models"]
-    return {name: {domain: round(models[str(path)][domain]["bits_per_byte"], 4) for domain in args.domains} for name, path in outputs.items()}
-
-
 def print_figures(figures: dict) -> None:
     hn = figures["hypernetwork"]
     print(f"hypernetwork: {hn['parameters']:,} parameters, {hn['file_mb']} MB ({WEIGHTS_FILE})")
     for name, row in figures["speed"].items():
         print(f"{name}: {row['steps']} steps in {row['minutes']} min, {row['steps_per_s']} steps/s, {row['tokens_per_s']} tokens/s")
     print(f"loss curve: {figures['curve']}")
-    bpb = figures["bits_per_byte"]
-    domains = list(bpb["subword"])
-    print(f"\nbits per byte{'':8s}" + "".join(f"{d:>8s}" for d in domains))
-    for name, row in bpb.items():
-        print(f"{name:21s}" + "".join(f"{row[d]:8.4f}" for d in domains))
-    for name in bpb:
-        if name != "subword":
-            print(f"{name + ' / subword':21s}" + "".join(f"{bpb[name][d] / bpb['subword'][d]:8.4f}" for d in domains))
+    print_bits_per_byte(figures["bits_per_byte"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         "speed": {f"first {args.snapshot:g} min": speed(log, args.snapshot), f"all {args.minutes:g} min": speed(log, args.minutes)},
         "curve": str(out / "hypernet_loss.png"),
         "transplant_seconds": seconds,
-        "bits_per_byte": bits_per_byte(args, outputs),
+        "bits_per_byte": bits_per_byte(outputs, Path(args.dev), args.domains, args.chars, Path(args.out), args.window),
     }
     (out / "figures.json").write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps(figures, indent=1) if args.json else "")

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import torch
-from measure import measured_run
+from measure import bits_per_byte, measured_run, print_bits_per_byte
 
 from tokswap.alignment import align
 from tokswap.omp import sparse_codes
@@ -67,19 +67,6 @@ def residual_gap(args: argparse.Namespace) -> dict:
     return {"sampled_tokens": len(rows), "probes": method.probes, "ridge": method.ridge, "table": table}
 
 
-def bits_per_byte(args: argparse.Namespace, outputs: dict[str, Path], work: Path) -> dict:
-    """`tokswap eval` on the first `--chars` characters of each domain's dev text."""
-    files = []
-    for domain in args.domains:
-        head = work / "texts" / f"{domain}.txt"
-        head.parent.mkdir(exist_ok=True)
-        head.write_text((Path(args.data) / f"{domain}.txt").read_text()[: args.chars])
-        files.append(str(head))
-    result, _, _ = measured_run(["tokswap", "eval", *map(str, outputs.values()), "--data", *files, "--json"])
-    models = json.loads(result.stdout)["models"]
-    return {name: {domain: round(models[str(path)][domain]["bits_per_byte"], 4) for domain in args.domains} for name, path in outputs.items()}
-
-
 def print_figures(figures: dict) -> None:
     for method, run in figures["transplant"].items():
         print(f"{method:8s} end to end {run['seconds']:6.1f} s, peak {run['peak_gb']:.2f} GB, steps {run['timings']}")
@@ -88,11 +75,7 @@ def print_figures(figures: dict) -> None:
     print(f"{'k':>4} {'cand':>6} {'rounds':>6} {'residual':>9} {'gap %':>7} {'ms/token':>9}")
     for row in gap["table"]:
         print(f"{row['k']:>4} {row['candidates']!s:>6} {row['rounds']:>6} {row['residual']:9.4f} {row['gap_pct']:7.2f} {row['ms_per_token']:9.2f}")
-    bpb = figures["bits_per_byte"]
-    print(f"\nbits per byte{'':4s}" + "".join(f"{d:>8s}" for d in bpb["omp"]))
-    for method, row in bpb.items():
-        print(f"{method:17s}" + "".join(f"{v:8.4f}" for v in row.values()))
-    print(f"{'omp / subword':17s}" + "".join(f"{bpb['omp'][d] / bpb['subword'][d]:8.4f}" for d in bpb["omp"]))
+    print_bits_per_byte(figures["bits_per_byte"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         outputs = {method: Path(work) / method for method in ("omp", "subword")}
         figures = {"transplant": {method: transplant(args, method, out) for method, out in outputs.items()}}
         figures["residual"] = residual_gap(args)
-        figures["bits_per_byte"] = bits_per_byte(args, outputs, Path(work))
+        figures["bits_per_byte"] = bits_per_byte(outputs, Path(args.data), args.domains, args.chars, Path(work))
     if args.json:
         print(json.dumps(figures, indent=1))
     else:

@@ -21,8 +21,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from measure import measured_run
-from omp_transplant import bits_per_byte
+from measure import bits_per_byte, measured_run, print_bits_per_byte
 
 from tokswap.cache import cache_dir
 
@@ -63,14 +62,7 @@ def transplant(args: argparse.Namespace, method: str, flags: list[str], out: Pat
 def print_figures(figures: dict) -> None:
     for name, run in figures["transplant"].items():
         print(f"{name:22s} {run['seconds']:7.1f} s, peak {run['peak_gb']:.2f} GB, steps {run['timings']}\n{'':22s} {run['command']}")
-    bpb = figures["bits_per_byte"]
-    domains = list(bpb["subword"])
-    print(f"\nbits per byte{'':9s}" + "".join(f"{d:>8s}" for d in domains))
-    for name, row in bpb.items():
-        print(f"{name:22s}" + "".join(f"{row[d]:8.4f}" for d in domains))
-    for name in bpb:
-        if name != "subword":
-            print(f"{name + ' / subword':22s}"[:22] + "".join(f"{bpb[name][d] / bpb['subword'][d]:8.4f}" for d in domains))
+    print_bits_per_byte(figures["bits_per_byte"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                 figures["transplant"][name] = transplant(args, "tokenadapt", flags, outputs[name])
         if not outputs["subword"].exists():
             figures["transplant"]["subword"] = transplant(args, "subword", [], outputs["subword"])
-        figures["bits_per_byte"] = bits_per_byte(args, outputs, work)
+        figures["bits_per_byte"] = bits_per_byte(outputs, Path(args.data), args.domains, args.chars, work)
     if args.json:
         print(json.dumps(figures, indent=1))
     else:

@@ -225,12 +225,13 @@ def sparse_codes(
     exhaustive = candidates is None or candidates >= len(atoms)
     k = min(k, len(atoms) if exhaustive else candidates)
     unit_atoms, norms = unit(atoms)
+    on_device = unit_atoms.to(device), norms.to(device)
     if exhaustive:
-        return _pursue_in_batches(queries, unit_atoms.to(device), norms.to(device), None, k, batch_size, ridge, progress)
+        return _pursue_in_batches(queries, *on_device, None, k, batch_size, ridge, progress)
     index = AtomIndex(unit_atoms, probes)
     pools = index.search(unit(queries)[0], candidates)
     for round_ in range(rounds):
-        codes = _pursue_in_batches(queries, unit_atoms.to(device), norms.to(device), pools, k, batch_size, ridge, progress)
+        codes = _pursue_in_batches(queries, *on_device, pools, k, batch_size, ridge, progress)
         if round_ + 1 < rounds:
             residual = queries - codes.combine(atoms.to(queries.dtype))
             kept = torch.where(codes.coefficients != 0, codes.atoms, -1)
