@@ -106,4 +106,6 @@ def test_omp_transplant_end_to_end_and_errors(tmp_path, capsys, tied_model, spm_
         capsys, "transplant", str(tied_model), "--tokenizer", str(donor), "--donor", str(tied_model), "--method", "omp", "-o", str(tmp_path / "x")
     )
     assert "needs --donor" in _cli_error(capsys, "transplant", str(tied_model), "--tokenizer", str(bpe_folder), "--method", "omp", "-o", str(tmp_path / "y"))
-    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    for option in (["--rounds", "0"], ["--ridge", "-1"]):
+        assert "rounds >= 1, ridge >= 0" in _cli_error(capsys, "transplant", str(tied_model), "--tokenizer", str(donor), "--method", "omp", *option, "-o", str(tmp_path / "z"))
+    assert not any((tmp_path / name).exists() for name in "xyz")
