@@ -2,8 +2,8 @@
 peak memory, then bits per byte of its variants next to `subword`.
 
 Runs the real CLI on SmolLM2-135M → Gemma-3 (262,144 tokens) in child processes with $TOKSWAP_CACHE pointed at
-a temporary folder that links the real cache's model artefacts but not its auxiliary vectors, so the first run
-encodes every token. Timed runs hold /tmp/tokswap-bench.lock. Each `--variant NAME=FLAGS` adds a tokenadapt
+a temporary folder that links the real cache's model artefacts but not its auxiliary vectors or neighbour
+search, so the first run encodes and searches every token. Timed runs hold /tmp/tokswap-bench.lock. Each `--variant NAME=FLAGS` adds a tokenadapt
 output scored beside the defaults (e.g. `--variant "tau0.1=--temperature 0.1"`).
 
     PYTHONPATH=. python benchmarks/tokenadapt_transplant.py [--data ../shared/corpus/dev] [--chars 8000] [--variant NAME=FLAGS ...] [--json]
@@ -43,11 +43,12 @@ def bench_lock():
 
 
 def seeded_cache(work: Path) -> Path:
-    """A cache folder linking every artefact of the real one except the auxiliary vectors."""
+    """A cache folder linking every artefact of the real one (models, converted GGUFs) except what tokenadapt
+    computes: the auxiliary vectors and the neighbour search."""
     real, seeded = cache_dir(), work / "cache"
     seeded.mkdir()
     for entry in real.iterdir():
-        if entry.name != "aux-vectors":
+        if entry.name not in ("aux-vectors", "neighbours"):
             (seeded / entry.name).symlink_to(entry)
     return seeded
 
@@ -62,7 +63,8 @@ def transplant(args: argparse.Namespace, method: str, flags: list[str], out: Pat
 def print_figures(figures: dict) -> None:
     for name, run in figures["transplant"].items():
         print(f"{name:22s} {run['seconds']:7.1f} s, peak {run['peak_gb']:.2f} GB, steps {run['timings']}\n{'':22s} {run['command']}")
-    print_bits_per_byte(figures["bits_per_byte"])
+    if "bits_per_byte" in figures:
+        print_bits_per_byte(figures["bits_per_byte"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chars", type=int, default=8000, help="characters of each dev text to score")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS", help="another tokenadapt output to score")
     parser.add_argument("--skip-timing", action="store_true", help="only bits per byte (the aux cache may be warm)")
+    parser.add_argument("--skip-bpb", action="store_true", help="only the timed runs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not Path(args.data).is_dir():
@@ -93,11 +96,12 @@ def main(argv: list[str] | None = None) -> None:
                 figures["transplant"]["tokenadapt cached"] = transplant(args, "tokenadapt", [], outputs["tokenadapt"])
                 figures["transplant"]["subword"] = transplant(args, "subword", [], outputs["subword"])
         for name, flags in variants.items():
-            if not outputs[name].exists():
+            if not outputs[name].exists() and not args.skip_bpb:
                 figures["transplant"][name] = transplant(args, "tokenadapt", flags, outputs[name])
         if not outputs["subword"].exists():
             figures["transplant"]["subword"] = transplant(args, "subword", [], outputs["subword"])
-        figures["bits_per_byte"] = bits_per_byte(outputs, Path(args.data), args.domains, args.chars, work)
+        if not args.skip_bpb:
+            figures["bits_per_byte"] = bits_per_byte(outputs, Path(args.data), args.domains, args.chars, work)
     if args.json:
         print(json.dumps(figures, indent=1))
     else:

@@ -181,3 +181,19 @@ def test_real_smollm2_trains_and_applies_through_the_pipeline(tmp_path, spm_fold
     }
     assert torch.equal(rows["untrained"], rows["subword"])
     assert torch.isfinite(rows["trained"]).all() and not torch.equal(rows["trained"], rows["subword"])
+
+
+def test_negatives_are_new_tokens_of_a_larger_vocabulary_and_enter_the_softmax(tied_model):
+    import random
+
+    source = load_source_lm(str(tied_model))
+    texts = [MORE[i : i + 250] for i in range(0, 600, 150)]
+    plain = make_batch(source, texts, [MORE, TEXT] * 3, 400, 32)
+    batch = make_batch(source, texts, [MORE, TEXT] * 3, 400, 32, negatives=50, full_vocab=100400, rng=random.Random(0))
+    assert torch.equal(batch.inputs, plain.inputs) and not plain.negatives
+    have = set(batch.token_bytes) | set(source.vocab.token_bytes)
+    assert len(batch.negatives) == 50 and not have & set(batch.negatives)
+    assert batch.negative_count == pytest.approx(100000 / 50, rel=0.01)
+    net = Hypernet(describe_source("tiny", source.matrices, **SIZES))
+    with torch.no_grad():
+        assert lm_loss(net, net.config, source, batch) > lm_loss(net, net.config, source, plain) + 0.5

@@ -163,6 +163,23 @@ def test_encoded_vectors_are_cached_and_a_changed_tokenizer_misses(cache, encode
     assert (((norms - 1).abs() < 1e-2) | (norms == 0)).all() and (norms > 0).sum() > len(bpe) / 2
 
 
+def test_the_neighbour_search_is_cached_by_the_exact_vectors(cache, monkeypatch):
+    import tokswap.nearest as nearest
+
+    searches = []
+    search = nearest.top_inner_products
+    monkeypatch.setattr(nearest, "top_inner_products", lambda *args: searches.append(1) or search(*args))
+    queries, keys = torch.randn(40, 8), torch.randn(30, 8)
+    first = nearest.cached_top_inner_products(queries, keys, 3)
+    assert len(searches) == 1 and torch.equal(first[1], search(queries, keys, 3)[1])
+    again = nearest.cached_top_inner_products(queries.clone(), keys.clone(), 3)
+    assert len(searches) == 1 and all(torch.equal(a, b) for a, b in zip(first, again))
+    keys[5, 0] += 1e-3
+    nearest.cached_top_inner_products(queries, keys, 3)
+    nearest.cached_top_inner_products(queries, keys, 2)
+    assert len(searches) == 3
+
+
 def test_texts_with_the_same_encoder_ids_are_encoded_once(encoder_folder):
     encoder = AuxEncoder(encoder_folder)
     seen = []

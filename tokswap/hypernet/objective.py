@@ -9,8 +9,9 @@ which keeps a prediction close to its spelling when the spelling is already a to
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -69,20 +70,44 @@ def sampled_vocab(sampled: SampledTokenizer) -> ByteVocab:
 
 @dataclass
 class Batch:
-    """One step's data: the sampled tokenizer's alignment to the source, token ids, and LM labels."""
+    """One step's data: the sampled tokenizer's alignment to the source, token ids, LM labels, and negatives:
+    new tokens outside the sampled vocabulary whose predicted rows join the softmax, each standing for
+    `negative_count` tokens of the large vocabulary the model will really be given."""
 
     plan: AlignmentPlan
     token_bytes: list[bytes]
     inputs: torch.Tensor
     labels: torch.Tensor
+    negatives: list[bytes] = field(default_factory=list)
+    negative_count: float = 1.0
 
     @property
     def tokens(self) -> int:
         return int((self.labels != -100).sum())
 
 
-def make_batch(source: Source, texts: list[str], tokenizer_texts: list[str], vocab_size: int, seq_len: int) -> Batch:
-    """Fit a tokenizer on `tokenizer_texts`, encode `texts` with it; right-padding is masked out of the loss."""
+def sample_negatives(source: Source, sampled: SampledTokenizer, tokenizer_texts: list[str], count: int, rng: random.Random) -> list[bytes]:
+    """Up to `count` tokens that a vocabulary twice as large, fitted to the same text, adds and the source lacks."""
+    if count == 0:
+        return []
+    have = set(sampled.token_bytes) | set(source.vocab.token_bytes)
+    larger = sample_tokenizer(tokenizer_texts, 2 * len(sampled.token_bytes) + count)
+    pool = [data for data in larger.token_bytes if data not in have]
+    return rng.sample(pool, min(count, len(pool)))
+
+
+def make_batch(
+    source: Source,
+    texts: list[str],
+    tokenizer_texts: list[str],
+    vocab_size: int,
+    seq_len: int,
+    negatives: int = 0,
+    full_vocab: int = 0,
+    rng: random.Random | None = None,
+) -> Batch:
+    """Fit a tokenizer on `tokenizer_texts`, encode `texts` with it; right-padding is masked out of the loss.
+    With `negatives`, the softmax also holds that many new tokens standing for a `full_vocab`-token vocabulary."""
     sampled = sample_tokenizer(tokenizer_texts, vocab_size)
     plan = align(source.vocab, sampled_vocab(sampled), source.rows)
     encoded = sampled.encode(texts, seq_len)
@@ -91,7 +116,9 @@ def make_batch(source: Source, texts: list[str], tokenizer_texts: list[str], voc
     for i, ids in enumerate(encoded):
         inputs[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         labels[i, : len(ids)] = inputs[i, : len(ids)]
-    return Batch(plan, sampled.token_bytes, inputs, labels)
+    extra = sample_negatives(source, sampled, tokenizer_texts, negatives, rng or random.Random(0))
+    stands_for = max(full_vocab - len(sampled.token_bytes), len(extra)) / max(len(extra), 1)
+    return Batch(plan, sampled.token_bytes, inputs, labels, extra, stands_for)
 
 
 def vocab_rows(net, config: HypernetConfig, source: Source, plan: AlignmentPlan) -> dict[str, torch.Tensor]:
@@ -115,7 +142,10 @@ def lm_loss(net, config: HypernetConfig, source: Source, batch: Batch) -> torch.
     """Next-token cross-entropy of the frozen source model reading and predicting the sampled tokens.
 
     The source's BOS row (when it has one) comes first, as in evaluation; logits are over the sampled
-    vocabulary, against its output rows (the input rows when tied).
+    vocabulary, against its output rows (the input rows when tied), and over the batch's negatives, each
+    weighted by the number of tokens it stands for. A real target vocabulary (Gemma-3: 209k new tokens)
+    puts every new row in the softmax: without negatives, raising all new tokens' logits costs nothing in a
+    few-thousand-token sampled vocabulary, and the network learns to do it.
     """
     rows = vocab_rows(net, config, source, batch.plan)
     device = rows["input"].device
@@ -132,6 +162,11 @@ def lm_loss(net, config: HypernetConfig, source: Source, batch: Batch) -> torch.
         embeds = embeds * scale
     hidden = source.model.base_model(inputs_embeds=embeds).last_hidden_state
     logits = hidden @ rows.get("output", rows["input"]).T
+    if batch.negatives:
+        pieces = [_source_pieces(source.vocab, data, source.rows) for data in batch.negatives]
+        predicted = predict(net, source.matrices, pieces, config=config)
+        negative = hidden @ predicted.get("output", predicted["input"]).T + math.log(batch.negative_count)
+        logits = torch.cat([logits, negative], dim=-1)
     return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
 
 

@@ -20,6 +20,8 @@ class TrainOptions:
     vocab_min: int = 1000
     vocab_max: int = 8000
     recent_steps: int = 32
+    negatives: int = 1024
+    full_vocab: int = 262144
     lr: float = 1e-3
     warmup: int = 20
     weight_decay: float = 0.01
@@ -40,6 +42,8 @@ class TrainOptions:
             raise TokswapError("--steps and --minutes must be positive")
         if not 257 <= self.vocab_min <= self.vocab_max:
             raise TokswapError("sampled vocabularies need 257 <= vocab min <= vocab max (256 byte tokens come first)")
+        if self.negatives < 0 or self.full_vocab < self.vocab_max:
+            raise TokswapError("negatives must be >= 0 and the full vocabulary at least vocab max")
         if min(self.batch_size, self.seq_len, self.recent_steps, self.save_every, self.max_pieces, self.layers) < 1:
             raise TokswapError("batch size, sequence length, recent steps, save interval, max pieces and layers must be >= 1")
         if self.width % self.heads:

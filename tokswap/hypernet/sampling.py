@@ -68,5 +68,6 @@ def sample_tokenizer(texts: list[str], vocab_size: int) -> SampledTokenizer:
     return SampledTokenizer(tokenizer, token_bytes)
 
 
-def step_rng(seed: int, step: int, process: int) -> random.Random:
-    return random.Random(f"{seed}:{step}:{process}")
+def step_rng(seed: int, step: int, process: int, stream: str = "") -> random.Random:
+    """The random numbers of one (seed, step, process), one independent `stream` for each use."""
+    return random.Random(f"{seed}:{step}:{process}{':' + stream if stream else ''}")

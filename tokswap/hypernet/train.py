@@ -62,7 +62,7 @@ def _resume_state(out: Path, model: str, options: TrainOptions) -> tuple[TrainOp
     saved = json.loads(trainer.read_text())
     if saved["model"] != model:
         raise TokswapError(f"{out} holds a run for {saved['model']!r}, not {model!r}")
-    kept = {f.name: saved["options"][f.name] for f in fields(TrainOptions) if f.name not in RESUMABLE}
+    kept = {f.name: saved["options"][f.name] for f in fields(TrainOptions) if f.name not in RESUMABLE and f.name in saved["options"]}
     return replace(options, **kept), saved
 
 
@@ -104,9 +104,11 @@ class Trainer:
         it (negative steps are drawn like any other), never to the text it encodes: fitted to the batch
         itself, every new token would be frequent in it, and the hypernetwork would learn to inflate new
         tokens' logits, which a large real vocabulary punishes."""
+        o = self.options
         vocab_size, texts = self._draw(step)
-        recent = [t for s in range(step - self.options.recent_steps, step) for t in self._draw(s)[1]]
-        return make_batch(self.source, texts, recent, vocab_size, self.options.seq_len)
+        recent = [t for s in range(step - o.recent_steps, step) for t in self._draw(s)[1]]
+        rng = step_rng(o.seed, step, self.accelerator.process_index, "negatives")
+        return make_batch(self.source, texts, recent, vocab_size, o.seq_len, o.negatives, o.full_vocab, rng)
 
     def train_step(self) -> dict:
         o = self.options

@@ -1,0 +1,69 @@
+"""GGUF files converted once into Hugging Face folders, and read from those afterwards.
+
+transformers parses a GGUF's whole vocabulary and dequantizes every tensor on each load: ~18 s for Gemma-3's
+tokenizer and ~17 s for SmolLM2's weights on two cores, paid by every command and every run. A converted
+folder loads in about a second, and safetensors let a transplant read the embeddings alone. Entries live under
+`cache_dir("gguf")`, keyed by the file's resolved path, size and modification time and the transformers
+version that converted it; each appears whole or not at all.
+
+A tokenizer is cached only when the folder reloads into a tokenizer the contract cannot tell from the GGUF's
+(vocabulary, added tokens, special ids, add-bos/eos, chat template, pipeline): otherwise every load reads the
+GGUF, so a cached load never changes what a user gets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+import transformers
+
+from .cache import cache_dir
+from .demo import publish
+from .specs import Spec
+
+
+def _entry(spec: Spec, part: str) -> Path:
+    stat = spec.path.stat()
+    identity = f"{spec.path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{transformers.__version__}"
+    return cache_dir("gguf", hashlib.sha256(identity.encode()).hexdigest()[:24]) / part
+
+
+def _stage(final: Path) -> Path:
+    return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
+
+
+def tokenizer(spec: Spec, read):
+    """A GGUF's tokenizer: from its cached folder, or `read()` (loading it from the GGUF) on a first call, which
+    saves it when the saved copy reloads equal to it."""
+    from transformers import AutoTokenizer
+
+    from .eval.contract import tokenizer_checks
+
+    final = _entry(spec, "tokenizer")
+    if final.is_dir():
+        return AutoTokenizer.from_pretrained(final)
+    original, staging = read(), _stage(final)
+    original.save_pretrained(staging)
+    if all(check.ok for check in tokenizer_checks(AutoTokenizer.from_pretrained(staging), original)):
+        publish(staging, final)
+    else:
+        shutil.rmtree(staging)
+    return original
+
+
+def model_folder(spec: Spec, read) -> Path:
+    """The cached folder (config.json, float32 safetensors) of a GGUF model, made with `read()` (the model
+    transformers dequantized from it) on the first call."""
+    final = _entry(spec, "model")
+    if not final.is_dir():
+        model, staging = read(), _stage(final)
+        # Dequantized weights are plain float32: only transformers' GGUF markers remain, and they block saving.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(staging)
+        publish(staging, final)
+    return final
