@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import transformers
 
@@ -35,7 +37,7 @@ def _stage(final: Path) -> Path:
     return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
 
 
-def tokenizer(spec: Spec, read):
+def tokenizer(spec: Spec, read: Callable[[], Any]):
     """A GGUF's tokenizer: from its cached folder, or `read()` (loading it from the GGUF) on a first call, which
     saves it when the saved copy reloads equal to it."""
     from transformers import AutoTokenizer
@@ -54,7 +56,7 @@ def tokenizer(spec: Spec, read):
     return original
 
 
-def model_folder(spec: Spec, read) -> Path:
+def model_folder(spec: Spec, read: Callable[[], Any]) -> Path:
     """The cached folder (config.json, float32 safetensors) of a GGUF model, made with `read()` (the model
     transformers dequantized from it) on the first call."""
     final = _entry(spec, "model")
