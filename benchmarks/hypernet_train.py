@@ -53,7 +53,7 @@ def curve(log: list[dict], snapshot: float, path: Path) -> None:
     ax.plot(minutes, losses, alpha=0.3, label="LM loss per step")
     ax.plot(minutes, smooth, label=f"moving average ({span} steps)")
     ax.axvline(snapshot, color="grey", linestyle="--", label=f"snapshot ({snapshot:g} min)")
-    ax.set_xlabel("training minutes (2-core CPU, shared)")
+    ax.set_xlabel("training minutes (2-core CPU)")
     ax.set_ylabel("LM loss on the sampled tokenizer (nats/token)")
     ax.set_title("hypernetwork for SmolLM2-135M")
     ax.legend()
