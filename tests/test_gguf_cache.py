@@ -24,17 +24,19 @@ def _never():
     raise AssertionError("the GGUF was read again")
 
 
-def test_a_tokenizer_whose_saved_copy_differs_is_not_cached(cache, tmp_path, bpe_tok, monkeypatch):
+def test_a_tokenizer_whose_saved_copy_differs_is_not_cached_nor_tried_again(cache, tmp_path, bpe_tok, monkeypatch):
     spec = Spec("t.gguf", "gguf", tmp_path / "t.gguf")
     spec.path.write_bytes(b"GGUF")
+    checked = []
     with monkeypatch.context() as patch:
-        patch.setattr("tokswap.eval.contract.tokenizer_checks", lambda output, target: [Check("vocab", False, "differs")])
+        patch.setattr("tokswap.eval.contract.tokenizer_checks", lambda output, target: checked.append(1) or [Check("vocab", False, "differs")])
         assert gguf_cache.tokenizer(spec, lambda: bpe_tok) is bpe_tok
-    assert not list((cache / "gguf").rglob("tokenizer*"))
-    gguf_cache.tokenizer(spec, lambda: bpe_tok)
-    assert gguf_cache.tokenizer(spec, _never).get_vocab() == bpe_tok.get_vocab()
+    assert len(checked) == 1 and not [p for p in (cache / "gguf").rglob("*") if p.is_dir() and p.name.startswith(("tokenizer", ".tokenizer"))]
+    assert gguf_cache.tokenizer(spec, lambda: bpe_tok) is bpe_tok
+    assert len(checked) == 1 and not list((cache / "gguf").rglob("tokenizer"))
     spec.path.write_bytes(b"GGUF changed")
     assert gguf_cache.tokenizer(spec, lambda: bpe_tok) is bpe_tok
+    assert gguf_cache.tokenizer(spec, _never).get_vocab() == bpe_tok.get_vocab()
 
 
 @pytest.mark.real

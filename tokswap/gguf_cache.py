@@ -7,8 +7,9 @@ folder loads in about a second, and safetensors let a transplant read the embedd
 version that converted it; each appears whole or not at all.
 
 A tokenizer is cached only when the folder reloads into a tokenizer the contract cannot tell from the GGUF's
-(vocabulary, added tokens, special ids, add-bos/eos, chat template, pipeline): otherwise every load reads the
-GGUF, so a cached load never changes what a user gets.
+(vocabulary, added tokens, special ids, add-bos/eos, chat template, pipeline): otherwise a `tokenizer.refused`
+marker remembers it and every load reads the GGUF without trying again, so a cached load never changes what
+a user gets.
 """
 
 from __future__ import annotations
@@ -39,20 +40,25 @@ def _stage(final: Path) -> Path:
 
 def tokenizer(spec: Spec, read: Callable[[], Any]):
     """A GGUF's tokenizer: from its cached folder, or `read()` (loading it from the GGUF) on a first call, which
-    saves it when the saved copy reloads equal to it."""
+    saves it when the saved copy reloads equal to it and otherwise marks it refused."""
     from transformers import AutoTokenizer
 
     from .eval.contract import tokenizer_checks
 
     final = _entry(spec, "tokenizer")
+    refused = final.with_suffix(".refused")
     if final.is_dir():
         return AutoTokenizer.from_pretrained(final)
-    original, staging = read(), _stage(final)
+    original = read()
+    if refused.exists():
+        return original
+    staging = _stage(final)
     original.save_pretrained(staging)
     if all(check.ok for check in tokenizer_checks(AutoTokenizer.from_pretrained(staging), original)):
         publish(staging, final)
     else:
         shutil.rmtree(staging)
+        refused.touch()
     return original
 
 
