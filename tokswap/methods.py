@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Callable, ClassVar, Literal, Protocol
 
 import torch
 
@@ -25,7 +25,8 @@ MatrixKind = Literal["input", "output"]
 @dataclass
 class FillRequest:
     """What a method may look at to fill `plan.new` rows of one matrix (`source`: both of the source's
-    matrices, for methods that read the input and output rows together)."""
+    matrices, for methods that read the input and output rows together; `output_prior`: the source's mean
+    output-layer input μ, computed on first call by running the source model, see `output_prior`)."""
 
     plan: AlignmentPlan
     source_vocab: ByteVocab
@@ -35,10 +36,16 @@ class FillRequest:
     donor: Embeddings | None = None
     device: str = "cpu"
     source: Embeddings | None = None
+    output_prior: Callable[[], torch.Tensor] | None = None
 
     @property
     def rows(self) -> list[int]:
         return self.plan.new
+
+    @property
+    def scores_tokens(self) -> bool:
+        """Whether these rows score next tokens: the output matrix, or the input matrix of a tied model."""
+        return self.kind == "output" or (self.source is not None and self.source.output is None)
 
 
 class Method(Protocol):

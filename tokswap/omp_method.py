@@ -10,7 +10,13 @@ A least-squares fit over 64 atoms cancels in the donor space but not in the sour
 differs: uncalibrated, the transferred correction is about 8× longer than a typical row, and with tied
 embeddings such rows swamp the output distribution. `calibrate` keeps the correction's direction and gives
 it the length the donor's correction has, relative to the spread of the shared rows in each space.
+`gate` then scales it by the share of the donor correction's energy the code explains (1 − relative
+residual²): a token whose code leaves half of it unexplained gets a correction transferred with less trust.
 Tokens the donor has no row for fall back to `subword`.
+
+Rows that score next tokens (tied or output embeddings) then get their output prior from the donor
+(`prior`, see `output_prior`): the transferred correction gets the mean prior about right, but its
+per-token noise along μ lifts enough new tokens to take much of the probability mass.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from .errors import TokswapError
 from .heuristics.subword import piece_means
 from .methods import FillRequest
 from .omp import SparseCodes, sparse_codes
+from .output_prior import predict_priors, prior_probe, with_priors
 
 ANCHORS = ("mean", "subword")
 
@@ -53,6 +60,8 @@ class Omp:
     batch_size: int = 256
     anchor: str = "subword"
     calibrate: bool = True
+    gate: bool = True
+    prior: bool = True
     _codes: dict = field(default_factory=dict, init=False, repr=False)
 
     def _pieces(self, plan: AlignmentPlan, rows: list[int], donor_rows: int) -> tuple[list[list[int]], list[list[int]]]:
@@ -69,14 +78,16 @@ class Omp:
         centre = atoms.mean(0)
         return donor[rows] - _anchors(donor, self._pieces(plan, rows, len(donor))[1], centre), atoms - centre
 
-    def _sparse_codes(self, donor: torch.Tensor, plan: AlignmentPlan, rows: list[int], device: str) -> tuple[SparseCodes, torch.Tensor]:
-        """Codes, and each correction's length relative to the donor's spread; once per donor matrix (an
-        untied source with a tied donor reuses them for its output rows)."""
+    def _sparse_codes(self, donor: torch.Tensor, plan: AlignmentPlan, rows: list[int], device: str) -> tuple[SparseCodes, torch.Tensor, torch.Tensor]:
+        """Codes, each correction's length relative to the donor's spread, and the share of its energy the
+        code explains; once per donor matrix (an untied source with a tied donor reuses them for its output rows)."""
         key = (donor.data_ptr(), tuple(donor.shape))
         if key not in self._codes:
             queries, atoms = self.problem(donor, plan, rows)
             codes = sparse_codes(queries, atoms, self.k, self.candidates, self.probes, self.batch_size, device, rounds=self.rounds, ridge=self.ridge)
-            self._codes[key] = codes, queries.norm(dim=1) / _spread(atoms)
+            lengths = queries.norm(dim=1)
+            residuals = (queries - codes.combine(atoms)).norm(dim=1) / lengths.clamp_min(1e-12)
+            self._codes[key] = codes, lengths / _spread(atoms), (1 - residuals.pow(2)).clamp_min(0)
         return self._codes[key]
 
     def fill(self, request: FillRequest) -> torch.Tensor:
@@ -96,13 +107,25 @@ class Omp:
         missing = [i for i, row in enumerate(request.rows) if row >= len(donor)]
         if coded:
             rows = [request.rows[i] for i in coded]
-            codes, relative = self._sparse_codes(donor, plan, rows, request.device)
+            codes, relative, explained = self._sparse_codes(donor, plan, rows, request.device)
             atoms = matrix[[c.source for c in shared]]
             centre = atoms.mean(0)
             correction = codes.combine(atoms - centre)
             if self.calibrate:
                 correction *= (relative * _spread(atoms - centre) / correction.norm(dim=1).clamp_min(1e-12))[:, None]
+            if self.gate:
+                correction *= explained[:, None]
             result[coded] = _anchors(matrix, self._pieces(plan, rows, len(donor))[0], centre) + correction
+            if self.prior and request.scores_tokens and request.output_prior is not None:
+                result[coded] = self._with_donor_priors(result[coded], request, shared, rows)
         if missing:
             result[missing] = piece_means(matrix, [plan.source_pieces[request.rows[i]] for i in missing])
         return result
+
+    @staticmethod
+    def _with_donor_priors(rows: torch.Tensor, request: FillRequest, shared: list, targets: list[int]) -> torch.Tensor:
+        """`rows` with the output priors a probe on the shared tokens reads from the donor's output rows."""
+        direction = request.output_prior()
+        donor = request.donor.matrix("output")
+        probe = prior_probe(donor[[c.target for c in shared]], request.matrix[[c.source for c in shared]] @ direction)
+        return with_priors(rows, predict_priors(probe, donor[targets]), direction)

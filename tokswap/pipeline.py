@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from .byte_vocab import ByteVocab, byte_vocab
 from .errors import TokswapError
 from .eval.contract import vocabulary_checks
 from .methods import FillRequest, MatrixKind, Method, get_method
+from .output_prior import mean_output_input
 from .output_folder import (
     check_destination,
     generation_config,
@@ -26,6 +28,7 @@ from .source_model import (
     SourceModel,
     embedding_rows,
     has_weights,
+    load_causal_lm,
     load_embeddings,
     load_source,
 )
@@ -109,8 +112,12 @@ def transplant_embeddings(source: Model, target: Target, method: Method, donor: 
     weights = source.weights
     matrices = Embeddings(weights.input_embeddings, weights.output_embeddings)
 
+    @cache
+    def output_prior() -> torch.Tensor:
+        return mean_output_input(load_causal_lm(weights.spec), source.tokenizer)
+
     def matrix(kind: MatrixKind, rows: torch.Tensor) -> torch.Tensor:
-        request = FillRequest(plan, source.vocab, target.vocab, rows, kind, donor, device, matrices)
+        request = FillRequest(plan, source.vocab, target.vocab, rows, kind, donor, device, matrices, output_prior)
         return assemble(plan, rows, method.fill(request), f"{method.name} ({kind} embeddings)")
 
     inputs = matrix("input", weights.input_embeddings)
