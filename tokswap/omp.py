@@ -29,14 +29,13 @@ class SparseCodes:
     atoms: torch.Tensor
     coefficients: torch.Tensor
 
-    def combine(self, values: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-        """The same combination of other vectors attached to the atoms (e.g. the source model's rows)."""
-        coefficients = self.coefficients.to(values.dtype)
-        parts = [
-            torch.einsum("nk,nkh->nh", coefficients[start : start + chunk], values[self.atoms[start : start + chunk]])
-            for start in range(0, len(self.atoms), chunk)
-        ]
-        return torch.cat(parts) if parts else values.new_zeros(0, values.shape[1])
+    def combine(self, values: torch.Tensor) -> torch.Tensor:
+        """The same combination of other vectors attached to the atoms (e.g. the source model's rows): one
+        sparse-by-dense product, never a (queries × k × hidden) gather."""
+        count, k = self.atoms.shape
+        positions = torch.stack([torch.arange(count).repeat_interleave(k), self.atoms.flatten()])
+        codes = torch.sparse_coo_tensor(positions, self.coefficients.flatten().to(values.dtype), (count, len(values)), check_invariants=True)
+        return torch.sparse.mm(codes, values)
 
 
 class Basis(Protocol):

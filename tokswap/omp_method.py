@@ -54,10 +54,10 @@ class Omp:
 
     k: int = 64
     candidates: int = 64
-    probes: int | None = 48
-    rounds: int = 3
+    probes: int | None = 32
+    rounds: int = 1
     ridge: float = 0.01
-    batch_size: int = 256
+    batch_size: int = 1024
     anchor: str = "subword"
     calibrate: bool = True
     gate: bool = True
