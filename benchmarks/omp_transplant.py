@@ -5,7 +5,7 @@ Runs the real CLI on SmolLM2-135M → Gemma-3 (262,144 tokens, donor Gemma-3-270
 codes a random sample of new tokens both ways (candidates vs every shared atom) on exactly the problem the
 method solves, and scores both outputs with `tokswap eval` on the dev texts.
 
-    python benchmarks/omp_transplant.py [--data ../shared/corpus/dev] [--chars 8000] [--sample 2000] [--grid] [--json]
+    python benchmarks/omp_transplant.py [--data ../shared/corpus/dev] [--chars 8000] [--window 512] [--sample 2000] [--grid] [--json]
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"))
     parser.add_argument("--domains", nargs="+", default=["en", "code", "de", "fr", "zh"])
     parser.add_argument("--chars", type=int, default=8000, help="characters of each dev text to score")
+    parser.add_argument("--window", type=int, default=512, help="tokens per scoring window (the README's tables use 512)")
     parser.add_argument("--sample", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grid", action="store_true", help="also measure the k / candidates / rounds grid")
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         outputs = {method: Path(work) / method for method in ("omp", "subword")}
         figures = {"transplant": {method: transplant(args, method, out) for method, out in outputs.items()}}
         figures["residual"] = residual_gap(args)
-        figures["bits_per_byte"] = bits_per_byte(outputs, Path(args.data), args.domains, args.chars, Path(work))
+        figures["bits_per_byte"] = bits_per_byte(outputs, Path(args.data), args.domains, args.chars, Path(work), args.window)
     if args.json:
         print(json.dumps(figures, indent=1))
     else:
