@@ -1,5 +1,7 @@
 """The `omp` method on tiny vocabularies: exact sparse donors, untied matrices, short donors, and user errors."""
 
+import json
+
 import pytest
 import torch
 
@@ -119,6 +121,9 @@ def test_omp_transplant_end_to_end_and_errors(tmp_path, capsys, tied_model, spm_
     out = tmp_path / "out"
     assert main(["transplant", str(tied_model), "--tokenizer", str(donor), "--method", "omp", "-o", str(out)]) == 0
     assert (out / "model.safetensors").is_file()
+    plain = tmp_path / "plain"
+    assert main(["transplant", str(tied_model), "--tokenizer", str(donor), "--method", "omp", "--no-prior", "--no-gate", "-o", str(plain)]) == 0
+    assert json.loads((plain / "tokswap_report.json").read_text())["method_options"] == {"gate": False, "prior": False}
     capsys.readouterr()
     assert "does not have the target tokenizer" in _cli_error(
         capsys, "transplant", str(tied_model), "--tokenizer", str(donor), "--donor", str(tied_model), "--method", "omp", "-o", str(tmp_path / "x")
