@@ -38,7 +38,7 @@ def transplant(args: argparse.Namespace, method: str, out: Path) -> dict:
 
 
 def relative_residual(queries: torch.Tensor, atoms: torch.Tensor, codes) -> float:
-    return ((queries - codes.combine(atoms)).norm(dim=1) / queries.norm(dim=1)).mean().item()
+    return codes.relative_residuals(queries, atoms).mean().item()
 
 
 def residual_gap(args: argparse.Namespace) -> dict:

@@ -112,7 +112,7 @@ def test_omp_on_a_slice_of_the_real_pair(pair):
     typical = source.weights.input_embeddings.norm(dim=1).mean()
     assert torch.isfinite(filled).all() and norms.min() > 0.1 * typical and norms.max() < 4 * typical
     queries, atoms = method.problem(donor.input, plan, rows[:200])
-    residual = lambda codes: ((queries - codes.combine(atoms)).norm(dim=1) / queries.norm(dim=1)).mean()
+    residual = lambda codes: codes.relative_residuals(queries, atoms).mean()
     single, three = (residual(sparse_codes(queries, atoms, 64, 64, 48, progress=False, rounds=r, ridge=method.ridge)) for r in (1, 3))
     exact = residual(sparse_codes(queries, atoms, 64, None, batch_size=50, progress=False, ridge=method.ridge))
     assert exact <= three < single and exact < 0.5

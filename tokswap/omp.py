@@ -37,6 +37,10 @@ class SparseCodes:
         codes = torch.sparse_coo_tensor(positions, self.coefficients.flatten().to(values.dtype), (count, len(values)), check_invariants=True)
         return torch.sparse.mm(codes, values)
 
+    def relative_residuals(self, queries: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
+        """|query − code·atoms| / |query| for each query: how much of it the code leaves unexplained."""
+        return (queries - self.combine(atoms)).norm(dim=1) / queries.norm(dim=1).clamp_min(1e-12)
+
 
 class Basis(Protocol):
     """A batch of queries and their unit atoms, with the orthonormal basis the pursuit builds from them."""

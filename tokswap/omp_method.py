@@ -85,9 +85,8 @@ class Omp:
         if key not in self._codes:
             queries, atoms = self.problem(donor, plan, rows)
             codes = sparse_codes(queries, atoms, self.k, self.candidates, self.probes, self.batch_size, device, rounds=self.rounds, ridge=self.ridge)
-            lengths = queries.norm(dim=1)
-            residuals = (queries - codes.combine(atoms)).norm(dim=1) / lengths.clamp_min(1e-12)
-            self._codes[key] = codes, lengths / _spread(atoms), (1 - residuals.pow(2)).clamp_min(0)
+            explained = (1 - codes.relative_residuals(queries, atoms).pow(2)).clamp_min(0)
+            self._codes[key] = codes, queries.norm(dim=1) / _spread(atoms), explained
         return self._codes[key]
 
     def fill(self, request: FillRequest) -> torch.Tensor:
