@@ -74,16 +74,20 @@ class Omp:
 
     def problem(self, donor: torch.Tensor, plan: AlignmentPlan, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """What OMP codes: donor rows minus their anchors, over the centred shared donor rows."""
+        return self._problem(donor, plan, rows, self._pieces(plan, rows, len(donor))[1])
+
+    @staticmethod
+    def _problem(donor: torch.Tensor, plan: AlignmentPlan, rows: list[int], pieces: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         atoms = donor[[c.target for c in plan.shared if c.target < len(donor)]]
         centre = atoms.mean(0)
-        return donor[rows] - _anchors(donor, self._pieces(plan, rows, len(donor))[1], centre), atoms - centre
+        return donor[rows] - _anchors(donor, pieces, centre), atoms - centre
 
-    def _sparse_codes(self, donor: torch.Tensor, plan: AlignmentPlan, rows: list[int], device: str) -> tuple[SparseCodes, torch.Tensor, torch.Tensor]:
+    def _sparse_codes(self, donor: torch.Tensor, plan: AlignmentPlan, rows: list[int], pieces: list[list[int]], device: str) -> tuple[SparseCodes, torch.Tensor, torch.Tensor]:
         """Codes, each correction's length relative to the donor's spread, and the share of its energy the
         code explains; once per donor matrix (an untied source with a tied donor reuses them for its output rows)."""
         key = (donor.data_ptr(), tuple(donor.shape))
         if key not in self._codes:
-            queries, atoms = self.problem(donor, plan, rows)
+            queries, atoms = self._problem(donor, plan, rows, pieces)
             codes = sparse_codes(queries, atoms, self.k, self.candidates, self.probes, self.batch_size, device, rounds=self.rounds, ridge=self.ridge)
             explained = (1 - codes.relative_residuals(queries, atoms).pow(2)).clamp_min(0)
             self._codes[key] = codes, queries.norm(dim=1) / _spread(atoms), explained
@@ -106,7 +110,8 @@ class Omp:
         missing = [i for i, row in enumerate(request.rows) if row >= len(donor)]
         if coded:
             rows = [request.rows[i] for i in coded]
-            codes, relative, explained = self._sparse_codes(donor, plan, rows, request.device)
+            source_pieces, donor_pieces = self._pieces(plan, rows, len(donor))
+            codes, relative, explained = self._sparse_codes(donor, plan, rows, donor_pieces, request.device)
             atoms = matrix[[c.source for c in shared]]
             centre = atoms.mean(0)
             correction = codes.combine(atoms - centre)
@@ -114,7 +119,7 @@ class Omp:
                 correction *= (relative * _spread(atoms - centre) / correction.norm(dim=1).clamp_min(1e-12))[:, None]
             if self.gate:
                 correction *= explained[:, None]
-            result[coded] = _anchors(matrix, self._pieces(plan, rows, len(donor))[0], centre) + correction
+            result[coded] = _anchors(matrix, source_pieces, centre) + correction
             if self.prior and request.scores_tokens and request.output_prior is not None:
                 result[coded] = self._with_donor_priors(result[coded], request, shared, rows)
         if missing:
