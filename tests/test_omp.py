@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.linear_model import orthogonal_mp
 
-from tokswap.omp import sparse_codes
+from tokswap.omp import ExactAtomSearch, sparse_codes
 
 
 def _sklearn_codes(queries: torch.Tensor, atoms: torch.Tensor, k: int) -> np.ndarray:
@@ -59,3 +59,27 @@ def test_dependent_atoms_get_zero_weight():
     codes = sparse_codes(queries, atoms, k=3, candidates=None, progress=False)
     assert torch.isfinite(codes.coefficients).all()
     torch.testing.assert_close(codes.combine(atoms), queries)
+
+
+def test_exact_search_ranks_atoms_by_absolute_inner_product():
+    gen = torch.Generator().manual_seed(2)
+    atoms = torch.nn.functional.normalize(torch.randn(300, 16, generator=gen), dim=1)
+    queries = torch.nn.functional.normalize(torch.randn(50, 16, generator=gen), dim=1)
+    found = ExactAtomSearch(atoms, chunk=7).search(queries, 10)
+    expected = np.argsort(-np.abs(queries.numpy() @ atoms.numpy().T), axis=1)[:, :10]
+    assert (found.sort(1).values.numpy() == np.sort(expected, axis=1)).all()
+    assert found.shape == (50, 10) and (queries @ atoms.T).gather(1, found).min() < 0
+
+
+def test_a_pool_of_k_atoms_is_fitted_whole_with_the_ridge():
+    gen = torch.Generator().manual_seed(3)
+    atoms = torch.randn(200, 32, generator=gen, dtype=torch.float64)
+    queries = torch.randn(20, 32, generator=gen, dtype=torch.float64)
+    codes = sparse_codes(queries, atoms, k=12, candidates=12, progress=False, ridge=0.05)
+    unit_atoms = atoms / atoms.norm(dim=1, keepdim=True)
+    for query, chosen, coefficients in zip(queries, codes.atoms, codes.coefficients):
+        nearest = (unit_atoms @ query).abs().topk(12).indices
+        assert set(chosen.tolist()) == set(nearest.tolist())
+        local = unit_atoms[chosen]
+        fit = torch.linalg.solve(local @ local.T + 0.05 * torch.eye(12, dtype=torch.float64), local @ query)
+        torch.testing.assert_close(coefficients, fit / atoms[chosen].norm(dim=1))

@@ -1,11 +1,11 @@
 """Batched orthogonal matching pursuit, fast enough for a whole vocabulary on a CPU.
 
 Exhaustive OMP scores every atom at every step. The production path preselects C candidate atoms per
-query (faiss, inner product of unit vectors), precomputes each query's C×C Gram matrix with one batched
-matrix product, and pursues on those Gram matrices: each step costs O(C·t) per query instead of
-O(atoms·hidden). The pursuit itself runs in float64, orthogonalising chosen atoms incrementally. The
-exhaustive path shares the same pursuit, scoring all atoms with one matrix product per step; it is the
-reference the benchmark measures the candidate path against.
+query (by |inner product| of unit vectors: faiss's inverted-file index, or exactly with one matrix product),
+precomputes each query's C×C Gram matrix with one batched matrix product, and pursues on those Gram
+matrices: each step costs O(C·t) per query instead of O(atoms·hidden). The pursuit itself runs in float64,
+orthogonalising chosen atoms incrementally. The exhaustive path shares the same pursuit, scoring all atoms
+with one matrix product per step; it is the reference the benchmark measures the candidate path against.
 """
 
 from __future__ import annotations
@@ -129,9 +129,15 @@ def pursue(view: Basis, k: int, ridge: float = 0.0) -> tuple[torch.Tensor, torch
     left, gets a zero coefficient: coefficients stay bounded, every query keeps exactly k slots and the batch
     never branches. `ridge` > 0 refits the chosen atoms' coefficients with that ridge penalty instead: a
     least-squares fit over 64 correlated atoms cancels large coefficients that do not cancel elsewhere.
+    With a ridge, a pool of at most k atoms leaves nothing to choose: all of them are fitted at once (the
+    default's first round on a whole vocabulary, where the steps would cost a third of the run).
     """
     alpha = view.initial.clone()
     batch, count = alpha.shape
+    if ridge > 0 and count <= k:
+        everything = torch.arange(count, device=alpha.device).expand(batch, count)
+        usable = torch.ones_like(alpha, dtype=torch.bool) if view.blocked is None else ~view.blocked
+        return everything, _ridge_fit(view, everything, usable, ridge)
     on = {"device": alpha.device, "dtype": torch.float64}
     rows = torch.arange(batch, device=alpha.device)
     support = torch.zeros(batch, k, dtype=torch.long, device=alpha.device)
@@ -178,14 +184,36 @@ def unit(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return matrix / norms.clamp_min(1e-12)[:, None], norms
 
 
+class AtomSearch(Protocol):
+    """Finds the atoms most correlated with each query, as OMP's selection ranks them."""
+
+    def search(self, unit_queries: torch.Tensor, count: int) -> torch.Tensor:
+        """Indices of the `count` atoms most correlated with each query, -1 where fewer were found, (n, count)."""
+
+
+@dataclass
+class ExactAtomSearch:
+    """Every atom scored by |inner product| with one matrix product per chunk of queries, on the atoms' device.
+    On Gemma-3's 46k shared atoms this is 7× faster than faiss's flat index over the atoms and their negatives
+    (0.35 vs 2.6 ms per query on 2 cores), whose per-query heaps dominate at these sizes."""
+
+    unit_atoms: torch.Tensor
+    chunk: int = 1024
+
+    def search(self, unit_queries: torch.Tensor, count: int) -> torch.Tensor:
+        count = min(count, len(self.unit_atoms))
+        parts = [
+            (unit_queries[start : start + self.chunk].to(self.unit_atoms) @ self.unit_atoms.T).abs_().topk(count, 1).indices.cpu()
+            for start in range(0, len(unit_queries), self.chunk)
+        ]
+        return torch.cat(parts) if parts else torch.empty(0, count, dtype=torch.long)
+
+
 class AtomIndex:
-    """faiss index over the unit atoms and their negatives, so a search ranks atoms by |inner product|, as
-    OMP's selection does.
+    """faiss inverted-file index over the unit atoms and their negatives, so a search ranks atoms by |inner
+    product|, as OMP's selection does. `probes`: see `inner_product_index`."""
 
-    `probes`: see `inner_product_index`.
-    """
-
-    def __init__(self, unit_atoms: torch.Tensor, probes: int | None = None):
+    def __init__(self, unit_atoms: torch.Tensor, probes: int):
         self.count = len(unit_atoms)
         both = unit_atoms.float().cpu().numpy()
         self.index = inner_product_index(np.concatenate([both, -both]), probes)
@@ -220,7 +248,8 @@ def sparse_codes(
     """OMP codes of `queries` (n, hidden) over `atoms` (m, hidden).
 
     `candidates=None` (or at least m) scores every atom at every step: the exact reference. Otherwise each
-    query is pursued within its `candidates` atoms most correlated with it (see `AtomIndex`); each further
+    query is pursued within its `candidates` atoms most correlated with it (`AtomIndex` with `probes`,
+    `ExactAtomSearch` without); each further
     round pursues again within the atoms chosen so far plus the `candidates` most correlated with the
     residual. The atoms exhaustive OMP picks after the first few are rarely near the query (on SmolLM2 →
     Gemma-3 their median similarity rank is ~10,000 of 46,000), so the residual finds them, not the query.
@@ -231,7 +260,7 @@ def sparse_codes(
     on_device = unit_atoms.to(device), norms.to(device)
     if exhaustive:
         return _pursue_in_batches(queries, *on_device, None, k, batch_size, ridge, progress)
-    index = AtomIndex(unit_atoms, probes)
+    index: AtomSearch = ExactAtomSearch(on_device[0]) if probes is None else AtomIndex(unit_atoms, probes)
     pools = index.search(unit(queries)[0], candidates)
     for round_ in range(rounds):
         codes = _pursue_in_batches(queries, *on_device, pools, k, batch_size, ridge, progress)
@@ -248,7 +277,7 @@ def _pursue_in_batches(
     """Exhaustive pursuit (`pools=None`) or pursuit within each query's pool, batch by batch on the atoms' device."""
     device = unit_atoms.device
     if pools is not None:
-        scratch = torch.empty(min(batch_size, len(queries)) * pools.shape[1], unit_atoms.shape[1], device=device)
+        scratch = unit_atoms.new_empty(min(batch_size, len(queries)) * pools.shape[1], unit_atoms.shape[1])
     found_atoms, found_coefficients = [], []
     for start in tqdm(range(0, len(queries), batch_size), desc="omp", unit="batch", disable=not progress):
         batch = queries[start : start + batch_size].to(device)
