@@ -54,7 +54,7 @@ class Omp:
 
     k: int = 64
     candidates: int = 64
-    probes: int | None = 32
+    probes: int | None = None
     rounds: int = 1
     ridge: float = 0.01
     batch_size: int = 1024
