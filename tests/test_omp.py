@@ -27,7 +27,9 @@ def test_matches_sklearn(candidates):
     np.testing.assert_allclose(dense, expected, rtol=1e-5, atol=1e-9)
 
 
-def test_a_residual_round_finds_atoms_the_query_search_misses():
+@pytest.mark.parametrize("probes", [None, 25])
+def test_a_residual_round_finds_atoms_the_query_search_misses(probes):
+    """With 25 probes the inverted-file index over these 1,000 vectors (500 atoms and negatives) visits every list."""
     gen = torch.Generator().manual_seed(1)
     atoms = torch.randn(500, 64, generator=gen)
     truth = torch.zeros(30, 500)
@@ -36,7 +38,7 @@ def test_a_residual_round_finds_atoms_the_query_search_misses():
     queries = truth @ atoms
 
     def dense(rounds):
-        codes = sparse_codes(queries, atoms, k=6, candidates=64, batch_size=8, progress=False, rounds=rounds)
+        codes = sparse_codes(queries, atoms, k=6, candidates=64, probes=probes, batch_size=8, progress=False, rounds=rounds)
         return torch.zeros(30, 500, dtype=torch.float64).scatter_add_(1, codes.atoms, codes.coefficients).float()
 
     assert not torch.allclose(dense(1), truth, atol=1e-4)
