@@ -130,7 +130,7 @@ def pursue(view: Basis, k: int, ridge: float = 0.0) -> tuple[torch.Tensor, torch
     never branches. `ridge` > 0 refits the chosen atoms' coefficients with that ridge penalty instead: a
     least-squares fit over 64 correlated atoms cancels large coefficients that do not cancel elsewhere.
     With a ridge, a pool of at most k atoms leaves nothing to choose: all of them are fitted at once (the
-    default's first round on a whole vocabulary, where the steps would cost a third of the run).
+    default's one round; on Gemma-3 the steps cost 28 s of a 148 s transplant).
     """
     alpha = view.initial.clone()
     batch, count = alpha.shape
@@ -249,10 +249,10 @@ def sparse_codes(
 
     `candidates=None` (or at least m) scores every atom at every step: the exact reference. Otherwise each
     query is pursued within its `candidates` atoms most correlated with it (`AtomIndex` with `probes`,
-    `ExactAtomSearch` without); each further
-    round pursues again within the atoms chosen so far plus the `candidates` most correlated with the
-    residual. The atoms exhaustive OMP picks after the first few are rarely near the query (on SmolLM2 →
-    Gemma-3 their median similarity rank is ~10,000 of 46,000), so the residual finds them, not the query.
+    `ExactAtomSearch` without); each further round pursues again within the atoms chosen so far plus the
+    `candidates` most correlated with the residual. The atoms exhaustive OMP picks after the first few are
+    rarely near the query (on SmolLM2 → Gemma-3 their median similarity rank is ~10,000 of 46,000), so the
+    residual finds them, not the query.
     """
     exhaustive = candidates is None or candidates >= len(atoms)
     k = min(k, len(atoms) if exhaustive else candidates)
