@@ -119,17 +119,19 @@ class Omp:
                 correction *= (relative * _spread(atoms - centre) / correction.norm(dim=1).clamp_min(1e-12))[:, None]
             if self.gate:
                 correction *= explained[:, None]
-            result[coded] = _anchors(matrix, source_pieces, centre) + correction
+            filled = _anchors(matrix, source_pieces, centre) + correction
             if self.prior and request.scores_tokens and request.output_prior is not None:
-                result[coded] = self._with_donor_priors(result[coded], request, shared, rows)
+                filled = self._with_donor_priors(filled, request, atoms, shared, rows)
+            result[coded] = filled
         if missing:
             result[missing] = piece_means(matrix, [plan.source_pieces[request.rows[i]] for i in missing])
         return result
 
     @staticmethod
-    def _with_donor_priors(rows: torch.Tensor, request: FillRequest, shared: list, targets: list[int]) -> torch.Tensor:
-        """`rows` with the output priors a probe on the shared tokens reads from the donor's output rows."""
+    def _with_donor_priors(rows: torch.Tensor, request: FillRequest, shared_rows: torch.Tensor, shared: list, targets: list[int]) -> torch.Tensor:
+        """`rows` with the output priors a probe on the shared tokens (`shared_rows`: theirs in this matrix) reads
+        from the donor's output rows."""
         direction = request.output_prior()
         donor = request.donor.matrix("output")
-        probe = prior_probe(donor[[c.target for c in shared]], request.matrix[[c.source for c in shared]] @ direction)
+        probe = prior_probe(donor[[c.target for c in shared]], shared_rows @ direction)
         return with_priors(rows, predict_priors(probe, donor[targets]), direction)
