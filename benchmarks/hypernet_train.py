@@ -20,7 +20,7 @@ from pathlib import Path
 from measure import bits_per_byte, measured_run, print_bits_per_byte
 
 from tokswap.hypernet.model import WEIGHTS_FILE, load_hypernet
-from tokswap.hypernet.train import LOG_FILE, TRAINER_FILE
+from tokswap.training import LOG_FILE, TRAINER_FILE
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

@@ -22,9 +22,9 @@ import torch
 from measure import bits_per_byte, measured_run, print_bits_per_byte
 
 from tokswap.alignment import align
-from tokswap.omp import sparse_codes
-from tokswap.omp_method import Omp
-from tokswap.pipeline import load_donor, load_target
+from tokswap.loading import load_donor, load_target
+from tokswap.omp.method import Omp
+from tokswap.omp.pursuit import sparse_codes
 
 GB = 1e9
 GRID = [(64, 128, 1), (64, 64, 2), (64, 64, 3), (64, 128, 3), (64, 64, 5), (64, 256, 8), (32, 64, 3), (16, 64, 2)]

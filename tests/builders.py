@@ -22,6 +22,11 @@ def transplant(model, tokenizer):\n    return {"rows": len(tokenizer)}  # commen
 日本語のテキストも少し。中文文本也有一点。 Ελληνικά και русский текст.
 """ * 20
 
+MORE = """Hypernetworks predict embeddings for tokens that a model has never seen, from the pieces they are made of.
+Ein Hypernetz sagt Einbettungen für neue Wörter voraus. Un hyperréseau prédit les plongements des mots nouveaux.
+for index, piece in enumerate(pieces):\n        total += weights[index] * piece\n    return total / len(pieces)
+"""
+
 CHAT_TEMPLATE = "{% for m in messages %}<|im_start|>{{ m['content'] }}<|im_end|>{% endfor %}"
 
 
@@ -89,3 +94,7 @@ def tiny_llama(folder: Path, tokenizer, *, tied: bool = True, rows: int | None =
     model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def never():
+    raise AssertionError("the GGUF was read again")

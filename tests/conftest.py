@@ -7,6 +7,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from builders import byte_level_bpe, sentencepiece_bpe, tiny_llama, wordpiece
 
+from tokswap.cache import cache_dir
+
 
 @pytest.fixture(scope="session")
 def bpe_tok():
@@ -47,3 +49,14 @@ def tied_model(tmp_path_factory, bpe_tok):
 @pytest.fixture(scope="session")
 def untied_model(tmp_path_factory, bpe_tok):
     return tiny_llama(tmp_path_factory.mktemp("untied"), bpe_tok, tied=False, seed=1)
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    """An empty cache that still reaches the packaged artefacts already fetched into the real one."""
+    real = cache_dir()
+    monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path))
+    for name in ("smollm2-135m", "llamacpp-vocab"):
+        if (real / name).exists():
+            (tmp_path / name).symlink_to(real / name)
+    return tmp_path

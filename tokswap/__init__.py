@@ -1,6 +1,25 @@
-"""tokswap: move a pretrained language model onto a different tokenizer, byte-exactly."""
+"""tokswap: move a pretrained language model onto a different tokenizer, byte-exactly.
 
-from .errors import TokswapError
-from .pipeline import load_model, load_target, transplant, transplant_embeddings
+The public API is imported on first use, so `import tokswap` (and the command line's option checks) stay
+free of torch and transformers.
+"""
 
-__all__ = ["TokswapError", "load_model", "load_target", "transplant", "transplant_embeddings"]
+from __future__ import annotations
+
+import importlib
+
+_PUBLIC = {
+    "TokswapError": "tokswap.errors",
+    "load_model": "tokswap.loading",
+    "load_target": "tokswap.loading",
+    "transplant": "tokswap.pipeline",
+    "transplant_embeddings": "tokswap.pipeline",
+}
+
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'tokswap' has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .byte_vocab import ROLES, ByteVocab
+from .pieces import source_pieces
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,8 @@ def align(source: ByteVocab, target: ByteVocab, source_rows: int, target_rows: i
         new.append(idx)
         target_bytes[idx] = data
     ordinary = Counter(b for i, b in enumerate(target.token_bytes[:target_rows]) if b is not None and not target.special[i])
-    source_pieces = {idx: _source_pieces(source, target_bytes[idx], source_rows) for idx in new}
-    unproducible = sum(
-        1 for idx in new if b"".join(source.token_bytes[p] for p in source_pieces[idx]) != target_bytes[idx]
-    )
+    pieces = {idx: source_pieces(source, target_bytes[idx], source_rows) for idx in new}
+    unproducible = sum(1 for idx in new if b"".join(source.token_bytes[p] for p in pieces[idx]) != target_bytes[idx])
     return AlignmentPlan(
         target_rows=target_rows,
         source_rows=source_rows,
@@ -114,10 +113,6 @@ def align(source: ByteVocab, target: ByteVocab, source_rows: int, target_rows: i
         duplicate_bytes=sum(n - 1 for n in ordinary.values() if n > 1),
         unproducible=unproducible,
         target_bytes=target_bytes,
-        source_pieces=source_pieces,
+        source_pieces=pieces,
     )
 
-
-def _source_pieces(source: ByteVocab, data: bytes, rows: int) -> list[int]:
-    """The source tokenizer's split of `data`, keeping pieces that have a row and are ordinary tokens."""
-    return [p for p in source.encode_bytes(data) if p < rows and p != source.unk_id and not source.special[p]]

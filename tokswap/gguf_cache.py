@@ -1,10 +1,9 @@
 """GGUF files converted once into Hugging Face folders, and read from those afterwards.
 
-transformers parses a GGUF's whole vocabulary and dequantizes every tensor on each load: ~18 s for Gemma-3's
-tokenizer and ~17 s for SmolLM2's weights on two cores, paid by every command and every run. A converted
-folder loads in about a second, and safetensors let a transplant read the embeddings alone. Entries live under
-`cache_dir("gguf")`, keyed by the file's resolved path, size and modification time and the transformers
-version that converted it; each appears whole or not at all.
+transformers parses a GGUF's whole vocabulary and dequantizes every tensor on each load, paid by every command
+and every run; a converted folder loads many times faster, and safetensors let a transplant read the
+embeddings alone. Entries live under `cache_dir("gguf")`, keyed by the file's resolved path, size and
+modification time and the transformers version that converted it; each appears whole or not at all.
 
 A tokenizer is cached only when the folder reloads into a tokenizer the contract cannot tell from the GGUF's
 (vocabulary, added tokens, special ids, add-bos/eos, chat template, pipeline): otherwise a `tokenizer.refused`
@@ -15,8 +14,6 @@ a user gets.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,8 +21,9 @@ from typing import Any
 import transformers
 
 from .cache import cache_dir
-from .demo import publish
+from .contract import tokenizer_checks
 from .specs import Spec
+from .staging import published_folder
 
 
 def _entry(spec: Spec, part: str) -> Path:
@@ -34,16 +32,14 @@ def _entry(spec: Spec, part: str) -> Path:
     return cache_dir("gguf", hashlib.sha256(identity.encode()).hexdigest()[:24]) / part
 
 
-def _stage(final: Path) -> Path:
-    return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
+class _Refused(Exception):
+    """The saved copy of a tokenizer reloads different from the original: nothing is published."""
 
 
 def tokenizer(spec: Spec, read: Callable[[], Any]):
     """A GGUF's tokenizer: from its cached folder, or `read()` (loading it from the GGUF) on a first call, which
     saves it when the saved copy reloads equal to it and otherwise marks it refused."""
     from transformers import AutoTokenizer
-
-    from .eval.contract import tokenizer_checks
 
     final = _entry(spec, "tokenizer")
     refused = final.with_suffix(".refused")
@@ -52,12 +48,12 @@ def tokenizer(spec: Spec, read: Callable[[], Any]):
     original = read()
     if refused.exists():
         return original
-    staging = _stage(final)
-    original.save_pretrained(staging)
-    if all(check.ok for check in tokenizer_checks(AutoTokenizer.from_pretrained(staging), original)):
-        publish(staging, final)
-    else:
-        shutil.rmtree(staging)
+    try:
+        with published_folder(final) as staging:
+            original.save_pretrained(staging)
+            if not all(check.ok for check in tokenizer_checks(AutoTokenizer.from_pretrained(staging), original)):
+                raise _Refused
+    except _Refused:
         refused.touch()
     return original
 
@@ -67,11 +63,11 @@ def model_folder(spec: Spec, read: Callable[[], Any]) -> Path:
     transformers dequantized from it) on the first call."""
     final = _entry(spec, "model")
     if not final.is_dir():
-        model, staging = read(), _stage(final)
-        # Dequantized weights are plain float32: only transformers' GGUF markers remain, and they block saving.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(staging)
-        publish(staging, final)
+        with published_folder(final) as staging:
+            model = read()
+            # Dequantized weights are plain float32: only transformers' GGUF markers remain, and they block saving.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(staging)
     return final

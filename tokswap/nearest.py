@@ -37,7 +37,7 @@ def top_inner_products(queries: torch.Tensor, keys: torch.Tensor, count: int) ->
 
 def cached_top_inner_products(queries: torch.Tensor, keys: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`top_inner_products`, stored on disk keyed by the exact bytes of both vector sets: a whole vocabulary's
-    exact search takes a minute and more on a CPU, and the same vectors always find the same neighbours."""
+    exact search is one of the slowest steps of a transplant, and the same vectors always find the same neighbours."""
     queries, keys = queries.float().contiguous(), keys.float().contiguous()
     digest = hashlib.sha256(f"{count}:{tuple(queries.shape)}:{tuple(keys.shape)}".encode())
     for vectors in (queries, keys):

@@ -1,13 +1,8 @@
-"""Write the drafter-ready folder: all or nothing, renamed into place only once complete and checked."""
+"""What a drafter-ready folder holds besides the weights, and where it may be written."""
 
 from __future__ import annotations
 
 import copy
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -25,32 +20,6 @@ def check_destination(out: Path, force: bool) -> None:
         raise TokswapError(f"{out} exists and is not empty; pass --force to replace it")
     if not out.resolve().parent.is_dir():
         raise TokswapError(f"{out.parent} does not exist")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def staged_folder(out: Path, force: bool) -> Iterator[Path]:
-    """A temporary sibling folder that replaces `out` when the block succeeds and vanishes when it fails."""
-    check_destination(out, force)
-    staging = Path(tempfile.mkdtemp(dir=out.resolve().parent, prefix=f".{out.name}.tmp-"))
-    try:
-        yield staging
-        staging.chmod(0o777 & ~_umask())
-        if out.exists():
-            trash = staging.with_name(staging.name + "-old")
-            out.rename(trash)
-            staging.rename(out)
-            shutil.rmtree(trash)
-        else:
-            staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def output_config(source: PretrainedConfig, rows: int, tokenizer, dtype: torch.dtype) -> PretrainedConfig:

@@ -3,82 +3,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import torch
+from transformers import AutoTokenizer
 
 from .alignment import AlignmentPlan, align
 from .assemble import assemble
-from .byte_vocab import ByteVocab, byte_vocab
+from .checkpoint import Embeddings, has_weights
+from .contract import vocabulary_checks
 from .errors import TokswapError
-from .eval.contract import vocabulary_checks
-from .methods import FillRequest, MatrixKind, Method, get_method
-from .output_prior import mean_output_input
-from .output_folder import (
-    check_destination,
-    generation_config,
-    output_config,
-    staged_folder,
-)
+from .loading import Model, Target, load_donor, load_model, load_target
+from .methods import FillRequest, Method, get_method
+from .output_folder import check_destination, generation_config, output_config
 from .report import Stopwatch, TransplantReport
 from .safetensors_io import TensorEntry, write_checkpoint
-from .source_model import (
-    Embeddings,
-    SourceModel,
-    embedding_rows,
-    has_weights,
-    load_causal_lm,
-    load_embeddings,
-    load_source,
-)
 from .specs import Spec, resolve
-from .tokenizer_io import load_tokenizer, save_tokenizer
+from .staging import published_folder
+from .tokenizer_io import save_tokenizer
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
-class Model:
-    """A model's weights with the tokenizer it was trained on."""
-
-    weights: SourceModel
-    tokenizer: object
-    vocab: ByteVocab
-
-
-@dataclass
-class Target:
-    spec: Spec
-    tokenizer: object
-    vocab: ByteVocab
-    rows: int
-
-
-@dataclass
 class Transplanted:
-    """The result before it is written: new matrices and the plan that explains every row."""
+    """The result before it is written: the new matrices and the plan that explains every row."""
 
     source: Model
     target: Target
     plan: AlignmentPlan
-    input_embeddings: torch.Tensor
-    output_embeddings: torch.Tensor | None
-
-
-def load_model(text: str) -> Model:
-    spec = resolve(text)
-    weights = load_source(spec)
-    tokenizer = load_tokenizer(spec)
-    return Model(weights, tokenizer, byte_vocab(tokenizer))
-
-
-def load_target(text: str | Spec) -> Target:
-    spec = text if isinstance(text, Spec) else resolve(text)
-    tokenizer = load_tokenizer(spec)
-    vocab = byte_vocab(tokenizer)
-    rows = embedding_rows(spec, tokenizer)
-    return Target(spec, tokenizer, vocab, len(vocab) if rows is None else rows)
+    embeddings: Embeddings
 
 
 def donor_spec(method: Method, donor: str | None, target: Spec) -> Spec | None:
@@ -94,43 +48,23 @@ def donor_spec(method: Method, donor: str | None, target: Spec) -> Spec | None:
     raise TokswapError(f"method {method.name!r} needs --donor MODEL (a model that has the target tokenizer)")
 
 
-def load_donor(spec: Spec, target: Target) -> Embeddings:
-    """The donor's embeddings, after checking its vocabulary is the target's byte for byte."""
-    vocab = target.vocab if spec == target.spec else byte_vocab(load_tokenizer(spec))
-    pairs = zip(vocab.token_bytes, target.vocab.token_bytes, vocab.special, target.vocab.special)
-    differ = next((i for i, (a, b, sa, sb) in enumerate(pairs) if a != b or sa != sb), None)
-    if differ is None and len(vocab) != len(target.vocab):
-        differ = min(len(vocab), len(target.vocab))
-    if differ is not None:
-        raise TokswapError(f"donor {spec.text} does not have the target tokenizer (vocabularies differ at id {differ})")
-    return load_embeddings(spec)
-
-
 def transplant_embeddings(source: Model, target: Target, method: Method, donor: Embeddings | None = None, device: str = "cpu") -> Transplanted:
     """The target-vocabulary embeddings of `source`, in memory; tied models stay tied."""
-    plan = align(source.vocab, target.vocab, source.weights.rows, target.rows)
-    weights = source.weights
-    matrices = Embeddings(weights.input_embeddings, weights.output_embeddings)
-
-    @cache
-    def output_prior() -> torch.Tensor:
-        return mean_output_input(load_causal_lm(weights.spec), source.tokenizer)
-
-    def matrix(kind: MatrixKind, rows: torch.Tensor) -> torch.Tensor:
-        request = FillRequest(plan, source.vocab, target.vocab, rows, kind, donor, device, matrices, output_prior)
-        return assemble(plan, rows, method.fill(request), f"{method.name} ({kind} embeddings)")
-
-    inputs = matrix("input", weights.input_embeddings)
-    outputs = None if weights.tied else matrix("output", weights.output_embeddings)
-    return Transplanted(source, target, plan, inputs, outputs)
+    matrices = source.weights.embeddings
+    plan = align(source.vocab, target.vocab, matrices.rows, target.rows)
+    request = FillRequest(plan, source.vocab, target.vocab, matrices, donor, device, source.spec)
+    filled = method.fill(request)
+    if filled.tied != matrices.tied:
+        raise ValueError(f"{method.name} returned rows for the {filled.kinds} matrices of a model that has {matrices.kinds}")
+    assembled = [assemble(plan, matrices.matrix(kind), filled.matrix(kind), f"{method.name} ({kind} embeddings)") for kind in matrices.kinds]
+    return Transplanted(source, target, plan, Embeddings(*assembled))
 
 
 def _weight_groups(result: Transplanted, dtype: torch.dtype) -> list[list[TensorEntry]]:
     """The source's own shards (cast when asked), with the new embeddings beside them."""
     weights = result.source.weights
-    new = [(weights.input_name, result.input_embeddings)]
-    if result.output_embeddings is not None:
-        new.append((weights.output_name, result.output_embeddings))
+    names = {"input": weights.input_name, "output": weights.output_name}
+    new = [(names[kind], result.embeddings.matrix(kind)) for kind in result.embeddings.kinds]
     embedding_entries = [TensorEntry(name, dtype, tuple(t.shape), lambda t=t: t) for name, t in new]
     groups = [[entry.cast(dtype) for entry in group] for group in weights.tensors]
     if len(groups) == 1:
@@ -140,11 +74,10 @@ def _weight_groups(result: Transplanted, dtype: torch.dtype) -> list[list[Tensor
 
 def save_transplant(result: Transplanted, out: Path, dtype: torch.dtype, report: TransplantReport, force: bool) -> None:
     """Write the folder, check its vocabulary against the target, then rename it into place."""
-    from transformers import AutoTokenizer
-
     target = result.target
     clock = Stopwatch(report.timings)
-    with staged_folder(out, force) as folder:
+    check_destination(out, force)
+    with published_folder(out, replace=True) as folder:
         with clock.step("write_weights"):
             report.files = write_checkpoint(folder, _weight_groups(result, dtype))
         config = output_config(result.source.weights.config, target.rows, target.tokenizer, dtype)
@@ -192,8 +125,8 @@ def transplant(
         method=method,
         method_options=method_options or {},
         dtype=str(out_dtype).removeprefix("torch."),
-        tied=source.weights.tied,
-        source_rows=source.weights.rows,
+        tied=source.weights.embeddings.tied,
+        source_rows=source.weights.embeddings.rows,
         target_rows=target.rows,
         counts=result.plan.counts(),
         timings=clock.seconds,

@@ -1,1 +1,1 @@
-"""Measuring a transplant: bits per byte, and the vocabulary contract a drafter must keep."""
+"""Measuring a transplant: bits per byte, drafter equivalence with the target, and drafting speed."""

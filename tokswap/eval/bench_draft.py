@@ -7,11 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..contract import vocabulary_checks
 from ..errors import TokswapError
-from ..source_model import load_causal_lm
-from ..specs import resolve
-from ..tokenizer_io import load_tokenizer
-from .contract import vocabulary_checks
+from ..loading import load_language_model
 
 DEFAULT_PROMPTS = [
     "The three most important ideas in the history of science are",
@@ -78,19 +76,18 @@ def _run(mode: str, target, counter: CallCounter, prompt_tokenizer, prompts: lis
 def bench_draft(target: str, drafter: str, uag: str | None = None, prompts: list[str] | None = None, max_new_tokens: int = 64) -> list[ModeResult]:
     """Target alone, target with the drafter (same vocabulary), and optionally Universal Assisted Generation."""
     prompts = prompts or DEFAULT_PROMPTS
-    target_spec, drafter_spec = resolve(target), resolve(drafter)
-    target_model, tokenizer = load_causal_lm(target_spec), load_tokenizer(target_spec)
-    draft_model, draft_tokenizer = load_causal_lm(drafter_spec), load_tokenizer(drafter_spec)
+    target_lm, draft_lm = load_language_model(target), load_language_model(drafter)
+    target_model, tokenizer = target_lm.module, target_lm.tokenizer
     rows = target_model.get_input_embeddings().weight.shape[0]
-    failed = [c for c in vocabulary_checks(draft_tokenizer, tokenizer, draft_model.config.get_text_config().vocab_size, rows) if not c.ok]
+    failed = [c for c in vocabulary_checks(draft_lm.tokenizer, tokenizer, draft_lm.module.config.get_text_config().vocab_size, rows) if not c.ok]
     if failed:
         raise TokswapError(f"{drafter} does not share the target's vocabulary ({failed[0].name}: {failed[0].detail}); run tokswap verify")
     counter = CallCounter(target_model)
     alone, reference = _run("target", target_model, counter, tokenizer, prompts, max_new_tokens, None)
-    results = [alone, _run("drafter", target_model, counter, tokenizer, prompts, max_new_tokens, reference, assistant_model=draft_model)[0]]
+    results = [alone, _run("drafter", target_model, counter, tokenizer, prompts, max_new_tokens, reference, assistant_model=draft_lm.module)[0]]
     if uag:
-        uag_spec = resolve(uag)
-        assist = {"assistant_model": load_causal_lm(uag_spec), "tokenizer": tokenizer, "assistant_tokenizer": load_tokenizer(uag_spec)}
+        original = load_language_model(uag)
+        assist = {"assistant_model": original.module, "tokenizer": tokenizer, "assistant_tokenizer": original.tokenizer}
         results.append(_run("uag", target_model, counter, tokenizer, prompts, max_new_tokens, reference, **assist)[0])
     return results
 

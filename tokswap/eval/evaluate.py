@@ -6,9 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import TokswapError
-from ..source_model import load_causal_lm
-from ..specs import resolve
-from ..tokenizer_io import load_tokenizer
+from ..loading import load_language_model
 from .bits_per_byte import TextScore, score_text
 
 
@@ -75,9 +73,8 @@ def read_text_file(path: Path) -> str:
 
 
 def score_model(spec_text: str, texts: dict[str, str], window: int | None = None) -> dict[str, TextScore]:
-    spec = resolve(spec_text)
-    model, tokenizer = load_causal_lm(spec), load_tokenizer(spec)
-    return {domain: score_text(model, tokenizer, text, window, progress=True) for domain, text in texts.items()}
+    model = load_language_model(spec_text)
+    return {domain: score_text(model.module, model.tokenizer, text, window, progress=True) for domain, text in texts.items()}
 
 
 def evaluate(models: list[str], data: list[str], baseline: str | None = None, window: int | None = None) -> EvalReport:

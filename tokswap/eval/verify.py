@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..contract import Check, vocabulary_checks
 from ..errors import TokswapError
+from ..loading import load_target
 from ..specs import resolve
 from ..tokenizer_io import load_tokenizer
-from .contract import Check, vocabulary_checks
+from .evaluate import read_text_file, text_files
 from .golden import read_golden
 
 CONTEXT = 20
@@ -49,9 +51,6 @@ def _config_vocab_size(folder: Path) -> int:
 
 
 def verify(out: str, target: str, data: list[str] = (), golden: list[str] = ()) -> list[Check]:
-    from ..pipeline import load_target
-    from .evaluate import read_text_file, text_files
-
     folder = Path(out)
     if not (folder / "config.json").is_file():
         raise TokswapError(f"{out}: not a model folder (no config.json)")

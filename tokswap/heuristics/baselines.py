@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
 import torch
 
+from ..checkpoint import Embeddings
 from ..methods import FillRequest
+from .options import MeanOptions, RandomOptions, ZeroOptions
 
 
-@dataclass
-class Mean:
-    name: ClassVar[str] = "mean"
-    uses_donor: ClassVar[bool] = False
-
-    def fill(self, request: FillRequest) -> torch.Tensor:
-        return request.matrix.mean(0).expand(len(request.rows), -1).clone()
+class Mean(MeanOptions):
+    def fill(self, request: FillRequest) -> Embeddings:
+        return request.source.map(lambda matrix: matrix.mean(0).expand(len(request.rows), -1).clone())
 
 
-@dataclass
-class Zero:
-    name: ClassVar[str] = "zero"
-    uses_donor: ClassVar[bool] = False
-
-    def fill(self, request: FillRequest) -> torch.Tensor:
-        return request.matrix.new_zeros(len(request.rows), request.matrix.shape[1])
+class Zero(ZeroOptions):
+    def fill(self, request: FillRequest) -> Embeddings:
+        return request.source.map(lambda matrix: matrix.new_zeros(len(request.rows), matrix.shape[1]))
 
 
-@dataclass
-class Random:
-    """Normal noise with the source matrix's per-dimension mean and std, reproducible by `seed`."""
+class Random(RandomOptions):
+    """Normal noise with each source matrix's per-dimension mean and std, reproducible by `seed`."""
 
-    name: ClassVar[str] = "random"
-    uses_donor: ClassVar[bool] = False
-    seed: int = 0
+    def fill(self, request: FillRequest) -> Embeddings:
+        def noise(matrix: torch.Tensor, offset: int) -> torch.Tensor:
+            generator = torch.Generator().manual_seed(self.seed + offset)
+            return torch.randn(len(request.rows), matrix.shape[1], generator=generator) * matrix.std(0) + matrix.mean(0)
 
-    def fill(self, request: FillRequest) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(self.seed + (request.kind == "output"))
-        noise = torch.randn(len(request.rows), request.matrix.shape[1], generator=generator)
-        return noise * request.matrix.std(0) + request.matrix.mean(0)
+        source = request.source
+        return Embeddings(noise(source.input, 0), None if source.tied else noise(source.output, 1))

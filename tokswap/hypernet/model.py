@@ -16,8 +16,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..checkpoint import Embeddings
 from ..errors import TokswapError
-from ..heuristics.subword import piece_means
+from ..pieces import piece_means
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -63,16 +64,15 @@ def fingerprint(matrix: torch.Tensor) -> float:
     return matrix[:4096].double().abs().mean().item()
 
 
-def describe_source(source: str, matrices: dict[str, torch.Tensor], **sizes) -> HypernetConfig:
-    """A config for `matrices` (`input`, and `output` when untied) of the model `source`."""
-    first = matrices["input"]
+def describe_source(source: str, matrices: Embeddings, **sizes) -> HypernetConfig:
+    """A config for the embedding matrices of the model `source`."""
     return HypernetConfig(
         source=source,
-        source_rows=first.shape[0],
-        hidden=first.shape[1],
-        tied="output" not in matrices,
-        scales={kind: m.pow(2).mean().sqrt().item() for kind, m in matrices.items()},
-        fingerprints={kind: fingerprint(m) for kind, m in matrices.items()},
+        source_rows=matrices.rows,
+        hidden=matrices.input.shape[1],
+        tied=matrices.tied,
+        scales={kind: matrices.matrix(kind).pow(2).mean().sqrt().item() for kind in matrices.kinds},
+        fingerprints={kind: fingerprint(matrices.matrix(kind)) for kind in matrices.kinds},
         **sizes,
     )
 
@@ -116,28 +116,27 @@ def padded_pieces(pieces: list[list[int]], cap: int, device: torch.device | str 
     return ids.to(device), mask.to(device)
 
 
-def predict(
-    net: nn.Module,
-    matrices: dict[str, torch.Tensor],
-    pieces: list[list[int]],
-    bases: dict[str, torch.Tensor] | None = None,
-    config: HypernetConfig | None = None,
-) -> dict[str, torch.Tensor]:
-    """Rows per head for tokens spelled by `pieces`: the subword mean plus the scaled network residual.
+def predict(net: nn.Module, matrices: Embeddings, pieces: list[list[int]], bases: Embeddings | None = None, config: HypernetConfig | None = None) -> Embeddings:
+    """Rows for tokens spelled by `pieces`, one matrix per head: the subword mean plus the scaled network residual.
 
     Tokens with no pieces (bytes the source cannot spell) keep the subword fallback, the matrix mean.
     `bases` may pass precomputed subword means (on the CPU, where `piece_means` works); `config` is needed
     when `net` is wrapped (distributed training) and has none of its own.
     """
     config = config or net.config
-    device = matrices["input"].device
+    device = matrices.input.device
     if bases is None:
-        bases = {kind: piece_means(matrices[kind].cpu(), pieces) for kind in config.kinds}
+        bases = matrices.map(lambda matrix: piece_means(matrix.cpu(), pieces))
     ids, mask = padded_pieces(pieces, config.max_pieces, device)
-    features = torch.cat([matrices[kind][ids] / config.scales[kind] for kind in config.kinds], dim=-1)
+    features = torch.cat([matrices.matrix(kind)[ids] / config.scales[kind] for kind in config.kinds], dim=-1)
     spelled = mask[:, :1]
     residuals = net(features, mask | ~spelled)
-    return {kind: torch.where(spelled, bases[kind].to(device) + config.scales[kind] * residuals[kind], bases[kind].to(device)) for kind in config.kinds}
+
+    def row(kind: str) -> torch.Tensor:
+        base = bases.matrix(kind).to(device)
+        return torch.where(spelled, base + config.scales[kind] * residuals[kind], base)
+
+    return Embeddings(row("input"), None if config.tied else row("output"))
 
 
 def save_hypernet(net: Hypernet, folder: Path) -> None:

@@ -16,50 +16,43 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..alignment import AlignmentPlan, _source_pieces, align
-from ..byte_vocab import ByteVocab
-from ..heuristics.subword import piece_means
+from ..alignment import AlignmentPlan, align
+from ..byte_vocab import ByteVocab, byte_vocab
+from ..checkpoint import Embeddings, model_embeddings
+from ..loading import load_language_model
+from ..pieces import piece_means, source_pieces
 from .model import HypernetConfig, predict
 from .sampling import SampledTokenizer, sample_tokenizer
 
 
 @dataclass
 class Source:
-    """The frozen source model, its byte vocabulary and its embedding matrices (`output` only when untied)."""
+    """The frozen source model, its byte vocabulary and its embedding matrices."""
 
     name: str
     model: torch.nn.Module
     vocab: ByteVocab
-    matrices: dict[str, torch.Tensor]
+    embeddings: Embeddings
 
     @property
     def rows(self) -> int:
-        return self.matrices["input"].shape[0]
+        return self.embeddings.rows
 
     def to(self, device: torch.device | str) -> Source:
         self.model.to(device)
-        self.matrices = {kind: m.to(device) for kind, m in self.matrices.items()}
+        self.embeddings = self.embeddings.map(lambda matrix: matrix.to(device))
         return self
 
 
 def load_source_lm(text: str) -> Source:
     """Load a source model whole, in float32 with frozen weights (cast tensor by tensor: transformers refuses
     `.float()` on a model it read from GGUF)."""
-    from ..byte_vocab import byte_vocab
-    from ..source_model import load_causal_lm
-    from ..specs import resolve
-    from ..tokenizer_io import load_tokenizer
-
-    spec = resolve(text)
-    model = load_causal_lm(spec).requires_grad_(False)
+    loaded = load_language_model(text)
+    model = loaded.module.requires_grad_(False)
     for tensor in [*model.parameters(), *model.buffers()]:
         if tensor.is_floating_point():
             tensor.data = tensor.data.float()
-    inp, out = model.get_input_embeddings().weight, model.get_output_embeddings().weight
-    matrices = {"input": inp.detach()}
-    if out is not None and out is not inp:
-        matrices["output"] = out.detach()
-    return Source(text, model, byte_vocab(load_tokenizer(spec)), matrices)
+    return Source(text, model, byte_vocab(loaded.tokenizer), model_embeddings(model, text).map(torch.Tensor.detach))
 
 
 def sampled_vocab(sampled: SampledTokenizer) -> ByteVocab:
@@ -121,21 +114,22 @@ def make_batch(
     return Batch(plan, sampled.token_bytes, inputs, labels, extra, stands_for)
 
 
-def vocab_rows(net, config: HypernetConfig, source: Source, plan: AlignmentPlan) -> dict[str, torch.Tensor]:
+def vocab_rows(net, config: HypernetConfig, source: Source, plan: AlignmentPlan) -> Embeddings:
     """Every sampled token's rows per matrix: shared tokens copied, the rest predicted."""
-    device = source.matrices["input"].device
+    device = source.embeddings.input.device
     shared = torch.tensor([c.target for c in plan.shared], dtype=torch.long, device=device)
     shared_source = torch.tensor([c.source for c in plan.shared], dtype=torch.long, device=device)
     new = torch.tensor(plan.new, dtype=torch.long, device=device)
     pieces = [plan.source_pieces[i] for i in plan.new]
-    bases = {kind: piece_means(source.matrices[kind].cpu(), pieces) for kind in config.kinds}
-    predicted = predict(net, source.matrices, pieces, bases, config)
-    rows = {}
-    for kind in config.kinds:
-        matrix = source.matrices[kind]
-        table = matrix.new_zeros(plan.target_rows, matrix.shape[1])
-        rows[kind] = table.index_copy(0, shared, matrix[shared_source]).index_copy(0, new, predicted[kind])
-    return rows
+    bases = source.embeddings.map(lambda matrix: piece_means(matrix.cpu(), pieces))
+    predicted = predict(net, source.embeddings, pieces, bases, config)
+
+    def table(kind: str) -> torch.Tensor:
+        matrix = source.embeddings.matrix(kind)
+        rows = matrix.new_zeros(plan.target_rows, matrix.shape[1])
+        return rows.index_copy(0, shared, matrix[shared_source]).index_copy(0, new, predicted.matrix(kind))
+
+    return Embeddings(table("input"), None if config.tied else table("output"))
 
 
 def lm_loss(net, config: HypernetConfig, source: Source, batch: Batch) -> torch.Tensor:
@@ -148,12 +142,12 @@ def lm_loss(net, config: HypernetConfig, source: Source, batch: Batch) -> torch.
     few-thousand-token sampled vocabulary, and the network learns to do it.
     """
     rows = vocab_rows(net, config, source, batch.plan)
-    device = rows["input"].device
+    device = rows.input.device
     inputs, labels = batch.inputs.to(device), batch.labels.to(device)
-    embeds = rows["input"][inputs]
+    embeds = rows.input[inputs]
     bos = source.vocab.roles.get("bos")
     if bos is not None:
-        start = source.matrices["input"][bos].expand(len(inputs), 1, -1)
+        start = source.embeddings.input[bos].expand(len(inputs), 1, -1)
         embeds = torch.cat([start, embeds[:, :-1]], dim=1)
     else:
         labels = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], -100)], dim=1)
@@ -161,11 +155,11 @@ def lm_loss(net, config: HypernetConfig, source: Source, batch: Batch) -> torch.
     if scale is not None:
         embeds = embeds * scale
     hidden = source.model.base_model(inputs_embeds=embeds).last_hidden_state
-    logits = hidden @ rows.get("output", rows["input"]).T
+    logits = hidden @ rows.matrix("output").T
     if batch.negatives:
-        pieces = [_source_pieces(source.vocab, data, source.rows) for data in batch.negatives]
-        predicted = predict(net, source.matrices, pieces, config=config)
-        negative = hidden @ predicted.get("output", predicted["input"]).T + math.log(batch.negative_count)
+        pieces = [source_pieces(source.vocab, data, source.rows) for data in batch.negatives]
+        predicted = predict(net, source.embeddings, pieces, config=config)
+        negative = hidden @ predicted.matrix("output").T + math.log(batch.negative_count)
         logits = torch.cat([logits, negative], dim=-1)
     return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
 
@@ -173,11 +167,12 @@ def lm_loss(net, config: HypernetConfig, source: Source, batch: Batch) -> torch.
 def aux_loss(net, config: HypernetConfig, source: Source, batch: Batch, count: int, rng: random.Random) -> torch.Tensor:
     """Mean squared error, in units of each matrix's scale, between predictions and source rows for up to
     `count` sampled tokens that are source tokens."""
-    device = source.matrices["input"].device
+    device = source.embeddings.input.device
     shared = batch.plan.shared if len(batch.plan.shared) <= count else rng.sample(batch.plan.shared, count)
     if not shared:
         return torch.zeros((), device=device)
-    pieces = [_source_pieces(source.vocab, batch.token_bytes[c.target], source.rows) for c in shared]
-    predicted = predict(net, source.matrices, pieces, config=config)
+    pieces = [source_pieces(source.vocab, batch.token_bytes[c.target], source.rows) for c in shared]
+    predicted = predict(net, source.embeddings, pieces, config=config)
     ids = torch.tensor([c.source for c in shared], dtype=torch.long, device=device)
-    return sum(((predicted[k] - source.matrices[k][ids]) / config.scales[k]).pow(2).mean() for k in config.kinds) / len(config.kinds)
+    errors = [((predicted.matrix(k) - source.embeddings.matrix(k)[ids]) / config.scales[k]).pow(2).mean() for k in config.kinds]
+    return sum(errors) / len(config.kinds)

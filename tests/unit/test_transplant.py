@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tokswap import TokswapError, transplant
 from tokswap.cli import main
-from tokswap.output_folder import _umask
+from tokswap.staging import _umask
 
 
 def _weights(folder):

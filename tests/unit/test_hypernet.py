@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from builders import TEXT, tiny_llama
+from builders import MORE, TEXT, tiny_llama
 from safetensors.torch import load_file
 
 from tokswap.alignment import align
@@ -19,18 +19,12 @@ from tokswap.hypernet.model import (
     save_hypernet,
 )
 from tokswap.hypernet.objective import lm_loss, load_source_lm, make_batch
-from tokswap.hypernet.train import Trainer, TrainOptions, train
+from tokswap.hypernet.options import TrainOptions
+from tokswap.hypernet.train import Trainer, train
 from tokswap.methods import FillRequest, get_method
-from tokswap.source_model import Embeddings
 
 SIZES = {"width": 32, "heads": 2, "ffn": 64, "layers": 2, "max_pieces": 6}
 FAST = dict(seq_len=32, batch_size=4, vocab_min=300, vocab_max=700, recent_steps=4, **SIZES)
-
-MORE = """Hypernetworks predict embeddings for tokens that a model has never seen, from the pieces they are made of.
-Ein Hypernetz sagt Einbettungen für neue Wörter voraus. Un hyperréseau prédit les plongements des mots nouveaux.
-for index, piece in enumerate(pieces):\n        total += weights[index] * piece\n    return total / len(pieces)
-"""
-
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
@@ -56,14 +50,15 @@ def _untrained(folder, matrices, **sizes):
 @pytest.mark.parametrize("tied", [True, False])
 def test_untrained_hypernetwork_is_exactly_subword(tmp_path, tied_model, untied_model, bpe_tok, spm_tok, tied):
     model = load_source_lm(str(tied_model if tied else untied_model))
-    folder = _untrained(tmp_path / "hn", {k: m for k, m in model.matrices.items()}, **{**SIZES, "max_pieces": 2})
+    folder = _untrained(tmp_path / "hn", model.embeddings, **{**SIZES, "max_pieces": 2})
     plan = align(byte_vocab(bpe_tok), byte_vocab(spm_tok), model.rows)
     assert max(len(plan.source_pieces[r]) for r in plan.new) > 2
-    source = Embeddings(model.matrices["input"], model.matrices.get("output"))
-    for kind in ("input",) if tied else ("input", "output"):
-        request = FillRequest(plan, model.vocab, byte_vocab(spm_tok), source.matrix(kind), kind, source=source)
-        rows = get_method("hypernet", hypernet=str(folder), batch_size=7).fill(request)
-        torch.testing.assert_close(rows, get_method("subword").fill(request), atol=1e-6, rtol=0)
+    request = FillRequest(plan, model.vocab, byte_vocab(spm_tok), model.embeddings)
+    rows = get_method("hypernet", hypernet=str(folder), batch_size=7).fill(request)
+    subword = get_method("subword").fill(request)
+    assert rows.kinds == subword.kinds == (("input",) if tied else ("input", "output"))
+    for kind in rows.kinds:
+        torch.testing.assert_close(rows.matrix(kind), subword.matrix(kind), atol=1e-6, rtol=0)
 
 
 def test_training_lowers_held_out_loss(trained, tied_model):
@@ -88,10 +83,10 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path, trained, tie
     assert any(p.abs().sum() > 0 for p in net.heads.parameters())
     save_hypernet(net, tmp_path / "copy")
     again = load_hypernet(tmp_path / "copy")
-    matrices = load_source_lm(str(tied_model)).matrices
+    matrices = load_source_lm(str(tied_model)).embeddings
     pieces = [[5, 9, 30], [7], [], [1, 2, 3, 4, 5, 6, 7, 8]]
     with torch.no_grad():
-        assert torch.equal(predict(net, matrices, pieces)["input"], predict(again, matrices, pieces)["input"])
+        assert torch.equal(predict(net, matrices, pieces).input, predict(again, matrices, pieces).input)
 
 
 def test_resume_continues_the_same_run(tmp_path, untied_model, corpus):
@@ -158,29 +153,7 @@ def test_trainer_reports_parameters_and_builds_unit_scaled_features(tmp_path, ti
     assert batch.plan.new and batch.plan.shared and batch.tokens > 0
     assert batch.inputs.shape == (FAST["batch_size"], FAST["seq_len"])
     assert trainer.batch(3).inputs.equal(batch.inputs)
-    assert trainer.config.scales["input"] == pytest.approx(trainer.source.matrices["input"].pow(2).mean().sqrt().item())
-
-
-@pytest.mark.real
-def test_real_smollm2_trains_and_applies_through_the_pipeline(tmp_path, spm_folder):
-    """The GGUF source end to end: the matrices the transplant reads are the ones the network was trained on."""
-    from tokswap import load_model, load_target, transplant_embeddings
-
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "text.txt").write_text(TEXT + MORE * 10)
-    options = TrainOptions(steps=2, seq_len=16, batch_size=2, vocab_min=300, vocab_max=600, recent_steps=2, width=64, heads=2, ffn=128)
-    trainer = Trainer("smollm2-135m", tmp_path / "data", tmp_path / "hn", options)
-    save_hypernet(Hypernet(trainer.config), tmp_path / "untrained")
-    report = trainer.run()
-    assert report.steps == 2 and report.loss == report.loss
-    source, target = load_model("smollm2-135m"), load_target(str(spm_folder))
-    methods = {"subword": {}, "untrained": {"hypernet": str(tmp_path / "untrained")}, "trained": {"hypernet": str(tmp_path / "hn")}}
-    rows = {
-        name: transplant_embeddings(source, target, get_method("subword" if name == "subword" else "hypernet", **options)).input_embeddings
-        for name, options in methods.items()
-    }
-    assert torch.equal(rows["untrained"], rows["subword"])
-    assert torch.isfinite(rows["trained"]).all() and not torch.equal(rows["trained"], rows["subword"])
+    assert trainer.config.scales["input"] == pytest.approx(trainer.source.embeddings.input.pow(2).mean().sqrt().item())
 
 
 def test_negatives_are_new_tokens_of_a_larger_vocabulary_and_enter_the_softmax(tied_model):
@@ -194,6 +167,6 @@ def test_negatives_are_new_tokens_of_a_larger_vocabulary_and_enter_the_softmax(t
     have = set(batch.token_bytes) | set(source.vocab.token_bytes)
     assert len(batch.negatives) == 50 and not have & set(batch.negatives)
     assert batch.negative_count == pytest.approx(100000 / 50, rel=0.01)
-    net = Hypernet(describe_source("tiny", source.matrices, **SIZES))
+    net = Hypernet(describe_source("tiny", source.embeddings, **SIZES))
     with torch.no_grad():
         assert lm_loss(net, net.config, source, batch) > lm_loss(net, net.config, source, plain) + 0.5

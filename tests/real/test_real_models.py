@@ -9,10 +9,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tokswap import load_model, load_target, transplant_embeddings
+from tokswap import transplant_embeddings
 from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
+from tokswap.checkpoint import Embeddings
 from tokswap.eval.bits_per_byte import score_text
+from tokswap.loading import load_donor
 from tokswap.methods import FillRequest, get_method
 from tokswap.pipeline import save_transplant
 from tokswap.report import TransplantReport
@@ -47,16 +49,11 @@ print(json.dumps({"rows": model.get_input_embeddings().weight.shape[0], "vocab":
 
 
 @pytest.fixture(scope="module")
-def pair():
-    return load_model("smollm2-135m"), load_target("gemma-3-270m")
-
-
-@pytest.fixture(scope="module")
 def drafter(pair, tmp_path_factory):
     source, target = pair
     result = transplant_embeddings(source, target, get_method("subword"))
     out = tmp_path_factory.mktemp("real") / "drafter"
-    report = TransplantReport("smollm2-135m", "gemma-3-270m", None, "subword", {}, "float32", True, source.weights.rows, target.rows, result.plan.counts(), {})
+    report = TransplantReport("smollm2-135m", "gemma-3-270m", None, "subword", {}, "float32", True, source.weights.embeddings.rows, target.rows, result.plan.counts(), {})
     save_transplant(result, out, torch.float32, report, force=False)
     return out, result
 
@@ -80,7 +77,7 @@ def test_subword_beats_zero_on_english(drafter, pair):
     subword = score_text(model, tokenizer, ENGLISH).bits_per_byte
     zero = transplant_embeddings(*pair, get_method("zero"))
     with torch.no_grad():
-        model.get_input_embeddings().weight.copy_(zero.input_embeddings)
+        model.get_input_embeddings().weight.copy_(zero.embeddings.input)
     zero_bpb = score_text(model, tokenizer, ENGLISH).bits_per_byte
     assert subword < zero_bpb
 
@@ -88,7 +85,7 @@ def test_subword_beats_zero_on_english(drafter, pair):
 @pytest.mark.parametrize("name", ["llama-bpe", "llama-spm", "qwen2", "gpt-2"])
 def test_llamacpp_vocabularies_align_byte_exactly(pair, name):
     target = byte_vocab(load_tokenizer(resolve(f"llamacpp:{name}")))
-    plan = align(pair[0].vocab, target, pair[0].weights.rows)
+    plan = align(pair[0].vocab, target, pair[0].weights.embeddings.rows)
     assert len(plan.shared) > 10000
     assert all(pair[0].vocab.token_bytes[c.source] == target.token_bytes[c.target] for c in plan.shared)
 
@@ -98,18 +95,18 @@ def test_omp_on_a_slice_of_the_real_pair(pair):
     bring the candidate path closer to the exhaustive reference, which explains most of each token."""
     from dataclasses import replace
 
-    from tokswap.omp import sparse_codes
-    from tokswap.pipeline import load_donor
+    from tokswap.omp.pursuit import sparse_codes
 
     source, target = pair
     donor = load_donor(target.spec, target)
-    plan = align(source.vocab, target.vocab, source.weights.rows, target.rows)
+    matrix = source.weights.embeddings.input
+    plan = align(source.vocab, target.vocab, len(matrix), target.rows)
     rows = plan.new[1000:2500]
     method = get_method("omp", batch_size=128)
-    request = FillRequest(replace(plan, new=rows), source.vocab, target.vocab, source.weights.input_embeddings, "input", donor)
-    filled = method.fill(request)
+    request = FillRequest(replace(plan, new=rows), source.vocab, target.vocab, Embeddings(matrix), donor)
+    filled = method.fill(request).input
     norms = filled.norm(dim=1)
-    typical = source.weights.input_embeddings.norm(dim=1).mean()
+    typical = matrix.norm(dim=1).mean()
     assert torch.isfinite(filled).all() and norms.min() > 0.1 * typical and norms.max() < 4 * typical
     queries, atoms = method.problem(donor.input, plan, rows[:200])
     residual = lambda codes: codes.relative_residuals(queries, atoms).mean()
@@ -122,17 +119,16 @@ def test_output_priors_on_the_real_pair(pair):
     """SmolLM2's prior logits (rows · μ) of the shared tokens are readable from Gemma-3-270M's rows (held-out R²
     0.64 measured); the subword rows of the new tokens score above the shared tokens, and the donor says they
     should score below: the over-predicted mass `omp` removes."""
-    from tokswap.heuristics.subword import piece_means
-    from tokswap.output_prior import mean_output_input, predict_priors, prior_probe
-    from tokswap.pipeline import load_donor
-    from tokswap.source_model import load_causal_lm
+    from tokswap.omp.method import output_direction
+    from tokswap.omp.output_prior import predict_priors, prior_probe
+    from tokswap.pieces import piece_means
 
     source, target = pair
-    direction = mean_output_input(load_causal_lm(source.weights.spec), source.tokenizer)
+    direction = output_direction(source.spec)
     donor = load_donor(target.spec, target).input
-    plan = align(source.vocab, target.vocab, source.weights.rows, target.rows)
+    matrix = source.weights.embeddings.input
+    plan = align(source.vocab, target.vocab, len(matrix), target.rows)
     shared = [plan.shared[i] for i in torch.randperm(len(plan.shared), generator=torch.Generator().manual_seed(0)).tolist()]
-    matrix = source.weights.input_embeddings
     features, priors = donor[[c.target for c in shared]], matrix[[c.source for c in shared]] @ direction
     probe = prior_probe(features[:40000], priors[:40000])
     held_out = predict_priors(probe, features[40000:])
@@ -156,11 +152,11 @@ def test_tokenadapt_on_llama_spm_with_the_packaged_minilm(pair, tmp_path, monkey
     monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path))
     from dataclasses import replace
 
-    plan = align(source.vocab, target, source.weights.rows)
+    plan = align(source.vocab, target, source.weights.embeddings.rows)
     sliced = replace(plan, new=plan.new[:3000])
-    request = FillRequest(sliced, source.vocab, target, source.weights.input_embeddings, "input")
+    request = FillRequest(sliced, source.vocab, target, source.weights.embeddings)
     method = get_method("tokenadapt", aux_model="self")
-    rows, mix = method.fill(request), method._mix[2]
+    rows, mix = method.fill(request).input, method.mixture(request)
     spelled = torch.tensor([bool(plan.source_pieces[r]) for r in sliced.new])
     assert torch.isfinite(rows).all() and torch.equal(mix.fallback, ~spelled)
     torch.testing.assert_close(torch.sparse.sum(mix.weights, 1).to_dense()[spelled], torch.ones(int(spelled.sum())))
@@ -173,7 +169,7 @@ def test_tokenadapt_on_llama_spm_with_the_packaged_minilm(pair, tmp_path, monkey
     variants = random.Random(0).sample([r for r in plan.new if fold(plan.target_bytes[r]) in by_fold], 300)
     candidates = sorted({i for r in variants for i in by_fold[fold(plan.target_bytes[r])]} | set(random.Random(1).sample(sorted(i for ids in by_fold.values() for i in ids), 3000)))
     vectors = encode_tokens(AuxEncoder(bundled_minilm()), [source.vocab.token_bytes[i] for i in candidates] + [plan.target_bytes[r] for r in variants])
-    full = torch.zeros(source.weights.rows, vectors.shape[1])
+    full = torch.zeros(source.weights.embeddings.rows, vectors.shape[1])
     full[candidates] = vectors[: len(candidates)]
     queries = vectors[len(candidates) :]
     positions, found, _ = global_entries(queries, torch.ones(len(variants), dtype=torch.bool), full, torch.tensor(candidates), 1, 0.3, 0.0)

@@ -1,4 +1,4 @@
-"""Load a model's embedding matrices, and a way to pass every other tensor through untouched.
+"""A model's checkpoint: its embedding matrices, and a way to pass every other tensor through untouched.
 
 Safetensors checkpoints are never loaded whole: the architecture is built on the meta device only to learn
 which tensors are the embeddings, those are read, and the rest are streamed at save time. GGUF and other
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
@@ -21,29 +23,56 @@ from .errors import TokswapError, first_line
 from .safetensors_io import TensorEntry, file_entries
 from .specs import Spec
 
+MatrixKind = Literal["input", "output"]
+
 
 @dataclass
-class SourceModel:
-    spec: Spec
+class Embeddings:
+    """A model's embedding matrices, the one form every part of tokswap passes them in: `output` is None when
+    the model is tied (its input rows also score next tokens)."""
+
+    input: torch.Tensor
+    output: torch.Tensor | None = None
+
+    @property
+    def tied(self) -> bool:
+        return self.output is None
+
+    @property
+    def rows(self) -> int:
+        return self.input.shape[0]
+
+    @property
+    def kinds(self) -> tuple[MatrixKind, ...]:
+        return ("input",) if self.tied else ("input", "output")
+
+    def matrix(self, kind: MatrixKind) -> torch.Tensor:
+        """The matrix that plays `kind`'s part: a tied model's input rows are its output rows too."""
+        return self.output if kind == "output" and self.output is not None else self.input
+
+    def scores_tokens(self, kind: MatrixKind) -> bool:
+        """Whether `kind`'s rows score next tokens: the output matrix, or the only matrix of a tied model."""
+        return kind == "output" or self.tied
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Embeddings:
+        """`fn` applied to each matrix; tied stays tied."""
+        return Embeddings(fn(self.input), None if self.output is None else fn(self.output))
+
+
+@dataclass
+class Checkpoint:
+    """A model's embeddings, the names they are saved under, and every other tensor as entries to stream."""
+
     config: PretrainedConfig
-    input_embeddings: torch.Tensor
-    output_embeddings: torch.Tensor | None
+    embeddings: Embeddings
     input_name: str
     output_name: str | None
     float_dtype: torch.dtype
     tensors: list[list[TensorEntry]]
 
-    @property
-    def tied(self) -> bool:
-        return self.output_embeddings is None
 
-    @property
-    def rows(self) -> int:
-        return self.input_embeddings.shape[0]
-
-
-def _embedding_names(model: torch.nn.Module, what: str) -> tuple[str, str | None]:
-    """Parameter names of the input and (when untied) output embeddings."""
+def _embedding_modules(model: torch.nn.Module, what: str) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """The input embedding module and the output one, None when it shares the input's weight (tied)."""
     try:
         inp = model.get_input_embeddings()
     except (NotImplementedError, AttributeError):
@@ -51,11 +80,20 @@ def _embedding_names(model: torch.nn.Module, what: str) -> tuple[str, str | None
     if inp is None or getattr(inp, "weight", None) is None:
         raise TokswapError(f"{what} has no input embeddings")
     out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    return inp, None if out is None or out.weight is inp.weight else out
+
+
+def model_embeddings(model: torch.nn.Module, what: str) -> Embeddings:
+    """The live weights of a loaded model's embeddings (no copy)."""
+    inp, out = _embedding_modules(model, what)
+    return Embeddings(inp.weight, None if out is None else out.weight)
+
+
+def _embedding_names(model: torch.nn.Module, what: str) -> tuple[str, str | None]:
+    """Parameter names of the input and (when untied) output embeddings."""
+    inp, out = _embedding_modules(model, what)
     names = {id(module): name for name, module in model.named_modules()}
-    out_name = None
-    if out is not None and out.weight is not inp.weight:
-        out_name = names[id(out)] + ".weight"
-    return names[id(inp)] + ".weight", out_name
+    return names[id(inp)] + ".weight", None if out is None else names[id(out)] + ".weight"
 
 
 def _checkpoint_key(name: str, keys: set[str], prefix: str) -> str | None:
@@ -82,7 +120,7 @@ def _meta_model(config: PretrainedConfig, what: str) -> torch.nn.Module:
     return model
 
 
-def _from_safetensors(spec: Spec) -> SourceModel:
+def _from_safetensors(spec: Spec) -> Checkpoint:
     config = AutoConfig.from_pretrained(spec.path)
     model = _meta_model(config, spec.text)
     input_name, output_name = _embedding_names(model, spec.text)
@@ -97,11 +135,9 @@ def _from_safetensors(spec: Spec) -> SourceModel:
         raise TokswapError(f"{spec.text} is untied but has no output embedding tensor ({output_name})")
     skip = {input_key, output_key, None if output_name else _checkpoint_key("lm_head.weight", keys, prefix)}
     by_key = {entry.name: entry for group in groups for entry in group}
-    return SourceModel(
-        spec=spec,
+    return Checkpoint(
         config=config,
-        input_embeddings=by_key[input_key].load().float(),
-        output_embeddings=by_key[output_key].load().float() if output_key else None,
+        embeddings=Embeddings(by_key[input_key].load().float(), by_key[output_key].load().float() if output_key else None),
         input_name=input_key,
         output_name=output_key,
         float_dtype=by_key[input_key].dtype,
@@ -131,7 +167,7 @@ def load_causal_lm(spec: Spec) -> torch.nn.Module:
     return _pretrained(spec, str(_readable(spec).path))
 
 
-def _from_transformers(spec: Spec) -> SourceModel:
+def _from_transformers(spec: Spec) -> Checkpoint:
     """A folder without safetensors, loaded whole by transformers."""
     model = load_causal_lm(spec)
     input_name, output_name = _embedding_names(model, spec.text)
@@ -143,15 +179,12 @@ def _from_transformers(spec: Spec) -> SourceModel:
         for name, tensor in state.items()
         if name not in skip
     ]
-    embeddings = state[input_name]
-    return SourceModel(
-        spec=spec,
+    return Checkpoint(
         config=config,
-        input_embeddings=embeddings.float(),
-        output_embeddings=state[output_name].float() if output_name else None,
+        embeddings=Embeddings(state[input_name].float(), state[output_name].float() if output_name else None),
         input_name=input_name,
         output_name=output_name,
-        float_dtype=embeddings.dtype,
+        float_dtype=state[input_name].dtype,
         tensors=[entries],
     )
 
@@ -187,23 +220,7 @@ def embedding_rows(spec: Spec, tokenizer) -> int | None:
         raise TokswapError(f"cannot read the config of {spec.text}: {first_line(exc)}") from None
 
 
-@dataclass
-class Embeddings:
-    """Just a model's embedding matrices (a donor needs nothing else); `output` is None when tied."""
-
-    input: torch.Tensor
-    output: torch.Tensor | None
-
-    def matrix(self, kind: str) -> torch.Tensor:
-        return self.output if kind == "output" and self.output is not None else self.input
-
-
-def load_embeddings(spec: Spec) -> Embeddings:
-    weights = load_source(spec)
-    return Embeddings(weights.input_embeddings, weights.output_embeddings)
-
-
-def load_source(spec: Spec) -> SourceModel:
+def load_checkpoint(spec: Spec) -> Checkpoint:
     if not has_weights(spec):
         raise TokswapError(f"{spec.text} has no model weights (a tokenizer alone cannot be a source or donor)")
     spec = _readable(spec)

@@ -7,9 +7,9 @@ import torch
 
 from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
+from tokswap.checkpoint import Embeddings
 from tokswap.cli import main
 from tokswap.methods import FillRequest, get_method
-from tokswap.source_model import Embeddings
 
 DONOR_HIDDEN = 256
 
@@ -48,44 +48,61 @@ def test_exact_sparse_donor_rows_give_the_same_combination_of_source_rows(settin
     donor, recipes = _affine_donor(plan, len(target), seed=0)
     matrix = torch.randn(len(source), 24, generator=torch.Generator().manual_seed(1))
     method = get_method("omp", k=24, candidates=len(plan.shared), anchor=anchor, calibrate=False, ridge=0.0)
-    rows = method.fill(FillRequest(plan, source, target, matrix, "input", Embeddings(donor, None)))
+    rows = method.fill(FillRequest(plan, source, target, Embeddings(matrix), Embeddings(donor))).input
     torch.testing.assert_close(rows, _expected(plan, matrix, recipes), atol=1e-4, rtol=1e-4)
 
 
 def test_untied_rows_use_the_donor_output_matrix(setting):
     source, target, plan = setting
-    donor_in, _ = _affine_donor(plan, len(target), seed=2)
+    donor_in, input_recipes = _affine_donor(plan, len(target), seed=2)
     donor_out, recipes = _affine_donor(plan, len(target), seed=3)
-    output = torch.randn(len(source), 24, generator=torch.Generator().manual_seed(4))
+    inputs, output = (torch.randn(len(source), 24, generator=torch.Generator().manual_seed(seed)) for seed in (10, 4))
     method = get_method("omp", k=24, candidates=len(plan.shared), calibrate=False, ridge=0.0)
-    rows = method.fill(FillRequest(plan, source, target, output, "output", Embeddings(donor_in, donor_out)))
-    torch.testing.assert_close(rows, _expected(plan, output, recipes), atol=1e-4, rtol=1e-4)
+    rows = method.fill(FillRequest(plan, source, target, Embeddings(inputs, output), Embeddings(donor_in, donor_out)))
+    torch.testing.assert_close(rows.output, _expected(plan, output, recipes), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(rows.input, _expected(plan, inputs, input_recipes), atol=1e-4, rtol=1e-4)
+
+
+def test_a_tied_donor_codes_once_for_both_matrices_of_an_untied_source(setting, monkeypatch):
+    import tokswap.omp.method as omp_method
+
+    source, target, plan = setting
+    donor, recipes = _affine_donor(plan, len(target), seed=2)
+    inputs, output = (torch.randn(len(source), 24, generator=torch.Generator().manual_seed(seed)) for seed in (11, 12))
+    searches = []
+    coded = omp_method.sparse_codes
+    monkeypatch.setattr(omp_method, "sparse_codes", lambda *args, **kwargs: searches.append(1) or coded(*args, **kwargs))
+    method = get_method("omp", k=24, candidates=len(plan.shared), calibrate=False, ridge=0.0)
+    rows = method.fill(FillRequest(plan, source, target, Embeddings(inputs, output), Embeddings(donor)))
+    assert len(searches) == 1
+    for matrix, filled in ((inputs, rows.input), (output, rows.output)):
+        torch.testing.assert_close(filled, _expected(plan, matrix, recipes), atol=1e-4, rtol=1e-4)
 
 
 def test_calibration_gives_corrections_the_donor_relative_length(setting):
     source, target, plan = setting
     donor, _ = _affine_donor(plan, len(target), seed=0)
     matrix = torch.randn(len(source), 24, generator=torch.Generator().manual_seed(1)) * 5
-    request = FillRequest(plan, source, target, matrix, "input", Embeddings(donor, None))
+    request = FillRequest(plan, source, target, Embeddings(matrix), Embeddings(donor))
     method = get_method("omp", k=24, candidates=len(plan.shared), anchor="mean", gate=False)
     queries, atoms = method.problem(donor, plan, plan.new)
     shared = matrix[[c.source for c in plan.shared]]
     centre = shared.mean(0)
-    corrections = method.fill(request) - centre
+    corrections = method.fill(request).input - centre
     spread = lambda rows: rows.pow(2).sum(1).mean().sqrt()
     torch.testing.assert_close(corrections.norm(dim=1) / spread(shared - centre), queries.norm(dim=1) / spread(atoms), rtol=1e-4, atol=1e-5)
 
 
 def test_gate_scales_corrections_by_the_share_of_the_donor_correction_explained(setting):
-    from tokswap.omp import sparse_codes
+    from tokswap.omp.pursuit import sparse_codes
 
     source, target, plan = setting
     donor = torch.randn(len(target), 32, generator=torch.Generator().manual_seed(7))
     matrix = torch.randn(len(source), 24, generator=torch.Generator().manual_seed(8))
-    request = FillRequest(plan, source, target, matrix, "input", Embeddings(donor, None))
+    request = FillRequest(plan, source, target, Embeddings(matrix), Embeddings(donor))
     options = {"k": 4, "candidates": len(plan.shared), "anchor": "mean"}
     centre = matrix[[c.source for c in plan.shared]].mean(0)
-    gated, plain = ((get_method("omp", gate=gate, **options).fill(request) - centre).norm(dim=1) for gate in (True, False))
+    gated, plain = ((get_method("omp", gate=gate, **options).fill(request).input - centre).norm(dim=1) for gate in (True, False))
     method = get_method("omp", **options)
     queries, atoms = method.problem(donor, plan, plan.new)
     codes = sparse_codes(queries, atoms, 4, None, progress=False, ridge=method.ridge)
@@ -99,9 +116,9 @@ def test_target_ids_beyond_the_donor_rows_fall_back_to_subword(setting):
     short = max(plan.new) - 1
     donor = torch.randn(short, DONOR_HIDDEN, generator=torch.Generator().manual_seed(5))
     matrix = torch.randn(len(source), 24, generator=torch.Generator().manual_seed(6))
-    request = FillRequest(plan, source, target, matrix, "input", Embeddings(donor, None))
-    rows = get_method("omp", k=8, candidates=16).fill(request)
-    subword = get_method("subword").fill(request)
+    request = FillRequest(plan, source, target, Embeddings(matrix), Embeddings(donor))
+    rows = get_method("omp", k=8, candidates=16).fill(request).input
+    subword = get_method("subword").fill(request).input
     beyond = [i for i, row in enumerate(plan.new) if row >= short]
     assert beyond and torch.equal(rows[beyond], subword[beyond])
     assert torch.isfinite(rows).all() and (rows.norm(dim=1) > 0).all()

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.linear_model import orthogonal_mp
 
-from tokswap.omp import ExactAtomSearch, sparse_codes
+from tokswap.omp.pursuit import ExactAtomSearch, sparse_codes
 
 
 def _sklearn_codes(queries: torch.Tensor, atoms: torch.Tensor, k: int) -> np.ndarray:

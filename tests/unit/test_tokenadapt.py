@@ -10,6 +10,7 @@ from transformers import BertConfig, BertModel
 
 from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
+from tokswap.checkpoint import Embeddings
 from tokswap.cli import main
 from tokswap.heuristics.aux_encoder import AuxEncoder, encode_tokens
 from tokswap.heuristics.tokenadapt import (
@@ -48,9 +49,9 @@ def setting(bpe_tok, spm_tok):
     return source, target, align(source, target, len(bpe_tok))
 
 
-def _request(setting, matrix, kind="input"):
+def _request(setting, matrix, output=None):
     source, target, plan = setting
-    return FillRequest(plan, source, target, matrix, kind)
+    return FillRequest(plan, source, target, Embeddings(matrix, output))
 
 
 def _dense(entries, count, columns):
@@ -108,7 +109,7 @@ def test_weights_sum_to_one_and_rows_are_finite(setting, encoder_folder, aux):
     sums = torch.sparse.sum(mix.weights, 1).to_dense()
     assert not mix.fallback.any()
     torch.testing.assert_close(sums, torch.ones(len(request.rows)))
-    assert (mix.weights.values() >= 0).all() and torch.isfinite(method.fill(request)).all()
+    assert (mix.weights.values() >= 0).all() and torch.isfinite(method.fill(request).input).all()
 
 
 @pytest.mark.parametrize("global_weight", [0.0, 1.0])
@@ -132,7 +133,7 @@ def test_tokens_without_pieces_use_global_alone_or_the_mean(wp_tok, bpe_tok, enc
     empty = [i for i, row in enumerate(plan.new) if not plan.source_pieces[row]]
     assert empty
     matrix = torch.randn(len(wp_tok), HIDDEN, generator=torch.Generator().manual_seed(2))
-    request = FillRequest(plan, source, target, matrix, "input")
+    request = FillRequest(plan, source, target, Embeddings(matrix))
     self_mix = get_method("tokenadapt", aux_model="self").mixture(request)
     assert self_mix.fallback.nonzero()[:, 0].tolist() == empty
     torch.testing.assert_close(self_mix.apply(matrix)[empty], matrix.mean(0).expand(len(empty), -1))
@@ -192,9 +193,9 @@ def test_texts_with_the_same_encoder_ids_are_encoded_once(encoder_folder):
 
 def test_runs_are_identical_with_an_empty_and_a_filled_cache(setting, encoder_folder, cache):
     matrix = torch.randn(len(setting[0]), HIDDEN, generator=torch.Generator().manual_seed(3))
-    first = get_method("tokenadapt", aux_model=str(encoder_folder)).fill(_request(setting, matrix))
+    first = get_method("tokenadapt", aux_model=str(encoder_folder)).fill(_request(setting, matrix)).input
     assert any(cache.iterdir())
-    second = get_method("tokenadapt", aux_model=str(encoder_folder)).fill(_request(setting, matrix))
+    second = get_method("tokenadapt", aux_model=str(encoder_folder)).fill(_request(setting, matrix)).input
     assert torch.equal(first, second)
 
 
@@ -202,10 +203,15 @@ def test_untied_output_rows_reuse_the_input_weights(setting, monkeypatch):
     source = setting[0]
     inputs, outputs = (torch.randn(len(source), HIDDEN, generator=torch.Generator().manual_seed(s)) for s in (4, 5))
     method = get_method("tokenadapt", aux_model="self")
-    method.fill(_request(setting, inputs))
-    mix = method._mix[2]
-    monkeypatch.setattr(type(method), "mixture", lambda *_: pytest.fail("weights recomputed for the output matrix"))
-    torch.testing.assert_close(method.fill(_request(setting, outputs, "output")), mix.apply(outputs))
+    request = _request(setting, inputs, outputs)
+    mix = method.mixture(request)
+    mixtures = []
+    compute = type(method).mixture
+    monkeypatch.setattr(type(method), "mixture", lambda self, request: mixtures.append(1) or compute(self, request))
+    rows = method.fill(request)
+    assert len(mixtures) == 1, "weights recomputed for the output matrix"
+    torch.testing.assert_close(rows.input, mix.apply(inputs))
+    torch.testing.assert_close(rows.output, mix.apply(outputs))
 
 
 def _cli_error(capsys, *argv) -> str:

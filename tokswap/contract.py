@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..byte_vocab import ROLES
+from .byte_vocab import ROLES
 
 PIPELINE_PARTS = ("normalizer", "pre_tokenizer", "decoder")
 PROBE_TEXT = "Hello world, 42 äöü 日本語\n\tdef f(x):  return x"

@@ -1,16 +1,18 @@
 """Output priors: the mean output-layer input of a model, the probe that reads priors from a donor, and `omp`
 setting them on the rows that score next tokens."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
+from tokswap.checkpoint import Embeddings
+from tokswap.loading import load_language_model
 from tokswap.methods import FillRequest, get_method
-from tokswap.output_prior import CALIBRATION_TEXTS, mean_output_input, predict_priors, prior_probe, with_priors
-from tokswap.source_model import Embeddings, load_causal_lm
-from tokswap.specs import resolve
-from tokswap.tokenizer_io import load_tokenizer
+from tokswap.omp.output_prior import CALIBRATION_TEXTS, mean_output_input, predict_priors, prior_probe, with_priors
+from tokswap.specs import Spec
 
 
 def _mean_logits(model, tokenizer) -> torch.Tensor:
@@ -20,8 +22,8 @@ def _mean_logits(model, tokenizer) -> torch.Tensor:
 
 @torch.no_grad()
 def test_rows_times_the_mean_output_input_are_the_mean_logits(tied_model):
-    spec = resolve(str(tied_model))
-    model, tokenizer = load_causal_lm(spec), load_tokenizer(spec)
+    loaded = load_language_model(str(tied_model))
+    model, tokenizer = loaded.module, loaded.tokenizer
     direction = mean_output_input(model, tokenizer)
     torch.testing.assert_close(model.get_output_embeddings().weight @ direction, _mean_logits(model, tokenizer), atol=1e-5, rtol=1e-4)
 
@@ -60,16 +62,18 @@ def linear_prior_setting(bpe_tok, spm_tok):
     return source, target, plan, donor, matrix, direction, donor[plan.new] @ weights - 1.0
 
 
-def _fill(setting, tied: bool, kind: str = "input", **options) -> torch.Tensor:
+def _fill(setting, monkeypatch, tied: bool, **options) -> Embeddings:
+    """omp on the setting, with μ (which a transplant reads by running the source model) given."""
     source, target, plan, donor, matrix, direction, _ = setting
-    matrices = Embeddings(matrix, None if tied else matrix.flip(0))
-    request = FillRequest(plan, source, target, matrix, kind, Embeddings(donor, None), source=matrices, output_prior=lambda: direction)
+    monkeypatch.setattr("tokswap.omp.method.output_direction", lambda spec: direction)
+    request = FillRequest(plan, source, target, Embeddings(matrix, None if tied else matrix.clone()), Embeddings(donor), source_spec=Spec("tiny", "folder", Path("tiny")))
     return get_method("omp", k=4, candidates=16, **options).fill(request)
 
 
-def test_omp_gives_rows_that_score_tokens_the_donor_prior(linear_prior_setting):
+def test_omp_gives_rows_that_score_tokens_the_donor_prior(linear_prior_setting, monkeypatch):
     direction, expected = linear_prior_setting[5], linear_prior_setting[6]
-    torch.testing.assert_close(_fill(linear_prior_setting, tied=True) @ direction, expected, atol=1e-2, rtol=1e-2)
-    torch.testing.assert_close(_fill(linear_prior_setting, tied=False, kind="output") @ direction, expected, atol=1e-2, rtol=1e-2)
-    for untouched in (_fill(linear_prior_setting, tied=True, prior=False), _fill(linear_prior_setting, tied=False)):
+    untied = _fill(linear_prior_setting, monkeypatch, tied=False)
+    torch.testing.assert_close(_fill(linear_prior_setting, monkeypatch, tied=True).input @ direction, expected, atol=1e-2, rtol=1e-2)
+    torch.testing.assert_close(untied.output @ direction, expected, atol=1e-2, rtol=1e-2)
+    for untouched in (_fill(linear_prior_setting, monkeypatch, tied=True, prior=False).input, untied.input):
         assert not torch.allclose(untouched @ direction, expected, atol=1e-1)

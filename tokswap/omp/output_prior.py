@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import TokswapError, first_line
+from ..errors import TokswapError, first_line
 
 CALIBRATION_TEXTS = (
     "The library opens at nine on weekdays. Most visitors come for the reading room on the second floor, where "

@@ -1,0 +1,75 @@
+"""Options declared once: the command line's flags, its checks and the README synopsis all come from the
+options dataclasses."""
+
+import re
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from tokswap.cli import _parser, method_options_classes, method_synopsis
+from tokswap.hypernet.options import TrainOptions
+from tokswap.methods import REGISTRY, checked_options, options_class
+from tokswap.options import BUDGET, cli_fields, flag, synopsis
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _block(heading: str) -> str:
+    """The first code block after a README heading, whitespace collapsed."""
+    text = README.read_text()
+    start = text.index(heading)
+    block = re.search(r"```\n(.*?)```", text[start:], re.S).group(1)
+    return " ".join(block.split())
+
+
+def _flags(parser, *path) -> set[str]:
+    for name in path:
+        parser = next(a for a in parser._actions if a.dest in ("command", "action")).choices[name]
+    return {option for action in parser._actions for option in action.option_strings}
+
+
+def test_every_method_option_is_a_transplant_flag():
+    wanted = {flag(spec) for cls in method_options_classes().values() for spec in cli_fields(cls)}
+    assert wanted <= _flags(_parser(), "transplant")
+    assert {"--k", "--no-gate", "--aux-model", "--hypernet", "--seed", "--batch-size"} <= wanted
+
+
+def test_every_training_option_is_a_hypernet_train_flag():
+    assert {flag(spec) for spec in cli_fields(TrainOptions)} <= _flags(_parser(), "hypernet", "train")
+    assert {spec.name for spec in fields(TrainOptions)} == {spec.name for spec in cli_fields(TrainOptions)}
+
+
+def test_the_readme_synopses_are_the_dataclasses():
+    transplant = _block("## `tokswap transplant`")
+    for line in method_synopsis().splitlines():
+        assert " ".join(line.split()) in transplant
+    assert synopsis(TrainOptions, skip=BUDGET) in _block("## `tokswap hypernet train`")
+
+
+def test_a_flag_reaches_only_the_method_it_names(capsys, tmp_path):
+    from tokswap.cli import main
+
+    assert main(["transplant", "m", "--tokenizer", "t", "-o", str(tmp_path / "o"), "--k", "8"]) == 2
+    assert "method 'subword' takes no option 'k'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_defaults_pass_their_own_checks(name):
+    options = {"hypernet": "some/folder"} if name == "hypernet" else {}
+    assert isinstance(checked_options(name, **options), options_class(name))
+
+
+def test_bad_values_fail_before_anything_loads(tmp_path):
+    """The model does not exist: the option's error comes first, and nothing heavy was imported for it."""
+    probe = (
+        "import sys; from tokswap.cli import main; "
+        f"code = main(['transplant', 'missing-model', '--tokenizer', 'missing', '-o', {str(tmp_path / 'o')!r}, '--method', 'omp', '--k', '0']); "
+        "print(code, 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.split() == ["2", "False"]
+    assert done.stderr.strip() == "tokswap: error: omp needs k >= 1, candidates >= k, probes >= 1, rounds >= 1, ridge >= 0 and batch size >= 1"
+    assert not (tmp_path / "o").exists()
