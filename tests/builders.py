@@ -98,3 +98,14 @@ def tiny_llama(folder: Path, tokenizer, *, tied: bool = True, rows: int | None =
 
 def never():
     raise AssertionError("the GGUF was read again")
+
+
+def cli_error(capsys, *argv) -> str:
+    """Run the CLI on `argv`, which must fail as a user error: exit 2 and exactly one stderr line, no traceback."""
+    from tokswap.cli import main
+
+    capsys.readouterr()
+    assert main([str(arg) for arg in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tokswap: error: ") and "Traceback" not in err, err
+    return err.strip()

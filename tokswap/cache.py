@@ -1,28 +1,217 @@
-"""Where fetched artefacts and computed results live between runs."""
+"""Where fetched artefacts and computed results live between runs, each checked whenever it is read.
 
+Every entry is a folder published whole (`staging.published_folder`) with a manifest saying what it is and
+each file's size, plus a checksum for files small enough to hash on every read (large ones are checked by
+size and, for safetensors, by their header). A full disk or a killed copy leaves a damaged entry: it is
+found on the next read, removed with one line on stderr, and built again; a user never has to find it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
 import os
-from collections.abc import Callable
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
+from .errors import TokswapError
+from .staging import published_folder
+
+MANIFEST = "tokswap-entry.json"
+HASHED_BELOW = 64 << 20
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("TOKSWAP_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tokswap")
 
 
 def cache_dir(*parts: str) -> Path:
-    root = Path(os.environ.get("TOKSWAP_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tokswap")
-    path = root.joinpath(*parts)
+    path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def cached_tensors(folder: str, key: str, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """`compute()`'s tensors, stored as `cache_dir(folder)/key.safetensors` on the first call and read back after:
-    the key must name everything the result depends on. The file appears whole or not at all."""
-    path = cache_dir(folder) / f"{key}.safetensors"
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _record(path: Path) -> dict:
+    size = path.stat().st_size
+    return {"size": size, "sha256": sha256_file(path)} if size < HASHED_BELOW else {"size": size}
+
+
+def _damage(folder: Path) -> str | None:
+    """Why an entry cannot be trusted, or None when every file is as it was published."""
+    from .safetensors_io import read_header
+
+    try:
+        files = json.loads((folder / MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "it has no readable manifest"
+    for name, record in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != record["size"]:
+            return f"{name} has {path.stat().st_size:,} bytes, {record['size']:,} were written"
+        if "sha256" in record and sha256_file(path) != record["sha256"]:
+            return f"{name} does not match its checksum"
+        if path.suffix == ".safetensors":
+            try:
+                read_header(path)
+            except TokswapError as err:
+                return str(err)
+    return None
+
+
+def remove_path(path: Path) -> None:
+    """Take an entry (or any path in the cache) away in one step, a rename, so a process reading it sees it
+    whole or not at all; a link goes, never what it points to."""
+    trash = path.with_name(f".{path.name}.removed-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        path.rename(trash)
+    except FileNotFoundError:
+        return
+    if trash.is_dir() and not trash.is_symlink():
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        trash.unlink()
+
+
+def cached_folder(final: Path, what: str, build: Callable[[Path], None]) -> Path:
+    """The cache entry `final`: checked and returned when it is sound, otherwise (re)built by `build(folder)`,
+    which fills an empty folder. Two processes building one entry at once both succeed; one copy is kept."""
+    damage = _damage(final) if final.is_dir() else None
+    if final.is_dir():
+        if damage is None:
+            os.utime(final / MANIFEST)  # last use, for `tokswap cache`
+            return final
+        print(f"tokswap: cache entry {final} ({what}) is damaged: {damage}; rebuilding it", file=sys.stderr)
+        remove_path(final)
+    try:
+        with published_folder(final) as staging:
+            build(staging)
+            files = {p.relative_to(staging).as_posix(): _record(p) for p in sorted(staging.rglob("*")) if p.is_file()}
+            (staging / MANIFEST).write_text(json.dumps({"what": what, "files": files}, indent=1))
+    except TokswapError as err:
+        if damage is None:
+            raise
+        raise TokswapError(f"rebuilding the damaged cache entry {final} ({what}) failed: {err}") from None
+    return final
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    path: Path
+    what: str
+    size: int
+    last_use: float
+
+    @property
+    def name(self) -> str:
+        return self.path.relative_to(cache_root()).as_posix()
+
+
+def _size(path: Path) -> int:
     if path.is_file():
-        return load_file(path)
-    tensors = {name: tensor.contiguous() for name, tensor in compute().items()}
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    save_file(tensors, partial)
-    os.replace(partial, path)
-    return tensors
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def cache_entries() -> list[CacheEntry]:
+    """Every entry under the cache root, most recently used first."""
+    entries = []
+    for manifest in cache_root().glob(f"**/{MANIFEST}"):
+        folder = manifest.parent
+        try:
+            what = json.loads(manifest.read_text()).get("what", "?")
+        except (OSError, ValueError):
+            what = "?"
+        entries.append(CacheEntry(folder, what, _size(folder), manifest.stat().st_mtime))
+    return sorted(entries, key=lambda e: -e.last_use)
+
+
+def stray_paths() -> Iterator[Path]:
+    """Whatever lies in the cache outside any entry: interrupted builds, layouts of older versions."""
+    root = cache_root()
+    if not root.is_dir():
+        return
+    inside = {entry.path for entry in cache_entries()}
+
+    def walk(folder: Path) -> Iterator[Path]:
+        for path in sorted(folder.iterdir()):
+            if path in inside:
+                continue
+            if path.is_dir() and not path.name.startswith(".") and any(e.is_relative_to(path) for e in inside):
+                yield from walk(path)
+            else:
+                yield path
+
+    yield from walk(root)
+
+
+def cached_tensors(folder: str, key: str, what: str, compute: Callable[[], dict]) -> dict:
+    """`compute()`'s tensors, kept as the entry `cache_dir(folder)/key` after the first call and read back
+    after: the key must name everything the result depends on."""
+    from safetensors.torch import load_file, save_file
+
+    computed = {}
+
+    def build(staging: Path) -> None:
+        computed.update({name: tensor.contiguous() for name, tensor in compute().items()})
+        save_file(computed, staging / "tensors.safetensors")
+
+    entry = cached_folder(cache_dir(folder) / key, what, build)
+    return computed or load_file(entry / "tensors.safetensors")
+
+
+def _human(size: float) -> str:
+    if size < 1000:
+        return f"{size:.0f} B"
+    for unit in ("kB", "MB"):
+        size /= 1000
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1000:.1f} GB"
+
+
+def describe_cache() -> str:
+    """What `tokswap cache` prints: every entry with its size and last use, then anything else found there."""
+    entries, strays = cache_entries(), list(stray_paths())
+    total = sum(e.size for e in entries) + sum(_size(p) for p in strays)
+    lines = [f"{cache_root()}: {len(entries)} entries, {_human(total)}"]
+    width = max((len(e.name) for e in entries), default=4)
+    for entry in entries:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.last_use))
+        lines.append(f"  {entry.name:{width}s}  {_human(entry.size):>9s}  {used}  {entry.what}")
+    if strays:
+        lines.append(f"  and {len(strays)} other paths, {_human(sum(_size(p) for p in strays))} (interrupted builds or an older "
+                     "tokswap's layout): `tokswap cache clear --all` removes them")
+    return "\n".join(lines)
+
+
+def clear_cache(names: list[str], older_than_days: float | None, everything: bool) -> str:
+    """Remove the named entries, those unused for `older_than_days`, or `everything` under the cache root."""
+    entries = cache_entries()
+    if everything:
+        chosen = [*(e.path for e in entries), *stray_paths()]
+    elif older_than_days is not None:
+        chosen = [e.path for e in entries if e.last_use < time.time() - older_than_days * 86400]
+    else:
+        by_name = {e.name: e.path for e in entries}
+        unknown = [name for name in names if name not in by_name]
+        if unknown:
+            raise TokswapError(f"no cache entry named {unknown[0]!r}; `tokswap cache` lists them")
+        chosen = [by_name[name] for name in names]
+    freed = sum(_size(path) for path in chosen)
+    for path in chosen:
+        remove_path(path)
+    return f"removed {len(chosen)} cache paths, {_human(freed)}"

@@ -9,7 +9,6 @@ checkpoints go through transformers; a GGUF is dequantized whole once into a cac
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
 from . import gguf_cache
 from .errors import TokswapError, first_line
-from .safetensors_io import TensorEntry, file_entries
+from .gguf_file import gguf_metadata, gguf_tensor_count
+from .safetensors_io import TensorEntry, file_entries, read_header
 from .specs import Spec
 
 MatrixKind = Literal["input", "output"]
@@ -162,8 +162,7 @@ def _readable(spec: Spec) -> Spec:
 
 def load_causal_lm(spec: Spec) -> torch.nn.Module:
     """A whole model through transformers, in eval mode (GGUF dequantized to float32)."""
-    if not has_weights(spec):
-        raise TokswapError(f"{spec.text} has no model weights")
+    check_weights(spec)
     return _pretrained(spec, str(_readable(spec).path))
 
 
@@ -189,19 +188,20 @@ def _from_transformers(spec: Spec) -> Checkpoint:
     )
 
 
-def gguf_tensor_count(path: Path) -> int:
-    """Tensors in a GGUF file, read from its fixed header: gguf-py parses every vocabulary entry first (seconds)."""
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if len(head) < 16 or head[:4] != b"GGUF":
-        raise TokswapError(f"{path}: not a GGUF file")
-    return struct.unpack("<Q", head[8:16])[0]
-
-
 def has_weights(spec: Spec) -> bool:
     if spec.kind == "folder":
         return (spec.path / "config.json").is_file()
     return spec.kind == "gguf" and gguf_tensor_count(spec.path) > 0
+
+
+def check_weights(spec: Spec) -> None:
+    """Every weights file of a model checked before anything reads it: a damaged one is one line naming it."""
+    if not has_weights(spec):
+        raise TokswapError(f"{spec.text} has no model weights (a tokenizer alone cannot be a source or donor)")
+    if spec.kind == "gguf":
+        gguf_metadata(spec.path)
+    for path in _shards(spec.path) if spec.kind == "folder" else []:
+        read_header(path)
 
 
 def embedding_rows(spec: Spec, tokenizer) -> int | None:
@@ -221,8 +221,7 @@ def embedding_rows(spec: Spec, tokenizer) -> int | None:
 
 
 def load_checkpoint(spec: Spec) -> Checkpoint:
-    if not has_weights(spec):
-        raise TokswapError(f"{spec.text} has no model weights (a tokenizer alone cannot be a source or donor)")
+    check_weights(spec)
     spec = _readable(spec)
     if spec.kind == "folder" and _shards(spec.path):
         try:

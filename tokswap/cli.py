@@ -80,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--prompts", metavar="FILE", help="one prompt per line (default: a built-in varied set)")
     bench.add_argument("--max-new-tokens", type=int, default=64)
     bench.add_argument("--json", action="store_true")
+
+    cache = commands.add_parser("cache", help="list what tokswap keeps between runs (models converted from GGUF, downloads, searches), or clear it")
+    actions = cache.add_subparsers(dest="action")
+    actions.add_parser("list", help="every entry with its size and last use (the default)")
+    clear = actions.add_parser("clear", help="remove entries")
+    which = clear.add_mutually_exclusive_group(required=True)
+    which.add_argument("names", nargs="*", default=[], metavar="NAME", help="entries as `tokswap cache` names them")
+    which.add_argument("--older-than", type=float, metavar="DAYS", help="entries unused for this many days")
+    which.add_argument("--all", action="store_true", help="everything under the cache folder")
     return parser
 
 
@@ -182,18 +191,35 @@ def _bench_draft(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .eval.bench_draft import bench_draft, format_table
+    from .eval.evaluate import read_text_file
 
+    if args.max_new_tokens < 1:
+        raise TokswapError("--max-new-tokens must be >= 1")
     prompts = None
     if args.prompts:
         if not Path(args.prompts).is_file():
             raise TokswapError(f"{args.prompts}: no such file")
-        prompts = [line for line in Path(args.prompts).read_text(encoding="utf-8").splitlines() if line.strip()]
+        prompts = [line for line in read_text_file(Path(args.prompts)).splitlines() if line.strip()]
+        if not prompts:
+            raise TokswapError(f"{args.prompts} has no prompts (one per line)")
     results = bench_draft(args.target, args.drafter, args.uag, prompts, args.max_new_tokens)
     print(json.dumps({r.mode: r.to_json() for r in results}, indent=2) if args.json else format_table(results))
     return 0
 
 
-COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft, "hypernet": _hypernet}
+def _cache(args: argparse.Namespace) -> int:
+    from .cache import clear_cache, describe_cache
+
+    if args.action == "clear":
+        if args.older_than is not None and args.older_than < 0:
+            raise TokswapError("--older-than must be a number of days >= 0")
+        print(clear_cache(args.names, args.older_than, args.all))
+    else:
+        print(describe_cache())
+    return 0
+
+
+COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft, "hypernet": _hypernet, "cache": _cache}
 
 
 def main(argv: list[str] | None = None) -> int:

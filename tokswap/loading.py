@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .byte_vocab import ByteVocab, byte_vocab
-from .checkpoint import Checkpoint, Embeddings, embedding_rows, load_causal_lm, load_checkpoint
+from .checkpoint import Checkpoint, Embeddings, check_weights, embedding_rows, load_causal_lm, load_checkpoint
 from .errors import TokswapError
 from .specs import Spec, resolve
 from .tokenizer_io import load_tokenizer
@@ -47,6 +47,15 @@ class Target:
     tokenizer: object
     vocab: ByteVocab
     rows: int
+
+
+def checked_specs(*texts: str) -> list[Spec]:
+    """Every model a command names, resolved and its weights checked before any is loaded: a bad one is one
+    line before minutes of loading the others."""
+    specs = [resolve(text) for text in texts]
+    for spec in specs:
+        check_weights(spec)
+    return specs
 
 
 def load_model(spec: str | Spec) -> Model:

@@ -42,5 +42,10 @@ def cached_top_inner_products(queries: torch.Tensor, keys: torch.Tensor, count: 
     digest = hashlib.sha256(f"{count}:{tuple(queries.shape)}:{tuple(keys.shape)}".encode())
     for vectors in (queries, keys):
         digest.update(memoryview(vectors.numpy()))
-    found = cached_tensors("neighbours", digest.hexdigest()[:32], lambda: dict(zip(("scores", "indices"), top_inner_products(queries, keys, count))))
+    found = cached_tensors(
+        "neighbours",
+        digest.hexdigest()[:32],
+        f"{count} nearest of {len(keys):,} keys for {len(queries):,} queries",
+        lambda: dict(zip(("scores", "indices"), top_inner_products(queries, keys, count))),
+    )
     return found["scores"], found["indices"]

@@ -64,11 +64,50 @@ class TensorEntry:
         return TensorEntry(self.name, dtype, self.shape, lambda: self.load().to(dtype))
 
 
+def _damaged(path: Path, why: str) -> TokswapError:
+    return TokswapError(f"{path}: damaged safetensors file ({why})")
+
+
+def _check_tensor(path: Path, name: str, info, data_size: int) -> None:
+    if not isinstance(info, dict) or info.get("dtype") not in DTYPES:
+        raise _damaged(path, f"tensor {name} has no known dtype")
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+        raise _damaged(path, f"tensor {name} has no valid shape")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+        raise _damaged(path, f"tensor {name} has no valid data offsets")
+    count = 1
+    for dim in shape:
+        count *= dim
+    start, end = offsets
+    if not 0 <= start <= end or end - start != count * DTYPES[info["dtype"]].itemsize:
+        raise _damaged(path, f"tensor {name}'s offsets do not fit its shape")
+    if end > data_size:
+        raise TokswapError(f"{path}: truncated safetensors file ({name} ends {end - data_size} bytes past the end of the file)")
+
+
 def read_header(path: Path) -> tuple[dict, int]:
-    """The JSON header of a safetensors file and the offset where its data starts."""
+    """The JSON header of a safetensors file and the offset where its data starts, after checking that it
+    describes tensors that all lie inside the file: a truncated or overwritten file is one clear error here
+    instead of an overflow or a read past the end later."""
+    size = path.stat().st_size
     with open(path, "rb") as fh:
-        (size,) = struct.unpack("<Q", fh.read(8))
-        return json.loads(fh.read(size)), 8 + size
+        head = fh.read(8)
+        if len(head) < 8:
+            raise _damaged(path, f"{size} bytes, too short for a header")
+        (length,) = struct.unpack("<Q", head)
+        if length > size - 8:
+            raise _damaged(path, f"its header claims {length:,} bytes, the file has {size:,}")
+        try:
+            header = json.loads(fh.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _damaged(path, "its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise _damaged(path, "its header is not a table of tensors")
+    for name, info in header.items():
+        if name != "__metadata__":
+            _check_tensor(path, name, info, size - 8 - length)
+    return header, 8 + length
 
 
 def file_entries(path: Path) -> list[TensorEntry]:
@@ -76,14 +115,11 @@ def file_entries(path: Path) -> list[TensorEntry]:
     from safetensors import safe_open
 
     header, data_start = read_header(path)
-    size = path.stat().st_size
     entries = []
     for name, info in header.items():
         if name == "__metadata__":
             continue
         start, end = info["data_offsets"]
-        if data_start + end > size:
-            raise TokswapError(f"{path.name} is truncated: {name} ends past the end of the file")
 
         def load(name=name):
             with safe_open(path, framework="pt") as fh:

@@ -31,13 +31,22 @@ def _looks_like_path(text: str) -> bool:
     return text.startswith((".", "/", "~")) or text.endswith((".gguf", ".json")) or text.count("/") > 1
 
 
+def _packaged() -> list[str]:
+    return [*demo.MODEL_ALIASES, *(demo.LLAMACPP_PREFIX + name for name in demo.FAITHFUL_LLAMACPP_VOCABS)]
+
+
+def _packaged_summary() -> str:
+    return f"{', '.join(demo.MODEL_ALIASES)}, {demo.LLAMACPP_PREFIX}NAME"
+
+
 def _from_hub(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS))
     except Exception as exc:  # noqa: BLE001 - any hub failure is one user-facing line
-        raise TokswapError(f"cannot fetch {repo_id!r} from the Hugging Face hub: {first_line(exc)}") from None
+        packaged = "" if "/" in repo_id else f"; packaged: {_packaged_summary()}"
+        raise TokswapError(f"cannot fetch {repo_id!r} from the Hugging Face hub: {first_line(exc)}{packaged}") from None
 
 
 def resolve(text: str) -> Spec:
@@ -57,4 +66,7 @@ def resolve(text: str) -> Spec:
         raise TokswapError(f"{text}: expected a folder, a .gguf file or a tokenizer.json")
     if _looks_like_path(text):
         raise TokswapError(f"{text}: no such file or folder")
+    suggestion = "" if "/" in text else demo.did_you_mean(text, _packaged())
+    if suggestion:  # a near miss of a packaged name is a typo, not a hub id to look up
+        raise TokswapError(f"{text!r} is not a packaged model or tokenizer; {suggestion}(packaged: {_packaged_summary()})")
     return Spec(text, "folder", _from_hub(text))

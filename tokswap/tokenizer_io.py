@@ -9,6 +9,8 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from . import gguf_cache
 from .errors import TokswapError, first_line
+from .gguf_file import gguf_metadata
+from .gguf_tokenizer import as_llamacpp, check_golden
 from .specs import Spec
 
 TOKENIZER_FILES = (
@@ -30,15 +32,25 @@ def load_tokenizer(spec: Spec):
         if spec.kind == "tokenizer_json":
             tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(spec.path))
         elif spec.kind == "gguf":
-            path, kwargs = spec.gguf_args
-            tokenizer = gguf_cache.tokenizer(spec, lambda: AutoTokenizer.from_pretrained(path, **kwargs))
+            tokenizer = gguf_cache.tokenizer(spec, lambda: read_gguf_tokenizer(spec))
         else:
             tokenizer = AutoTokenizer.from_pretrained(spec.path)
+    except TokswapError:
+        raise
     except Exception as exc:  # noqa: BLE001 - every loader failure is one user-facing line
         raise TokswapError(f"cannot load a tokenizer from {spec.text}: {first_line(exc)}") from None
     if getattr(tokenizer, "backend_tokenizer", None) is None:
         raise TokswapError(f"{spec.text}: only tokenizers backed by the `tokenizers` library are supported")
+    if spec.kind == "gguf":
+        check_golden(tokenizer, spec.path, spec.text)
     return tokenizer
+
+
+def read_gguf_tokenizer(spec: Spec):
+    """transformers' reading of a GGUF's tokenizer, made to split text as llama.cpp does for that file."""
+    metadata = gguf_metadata(spec.path)
+    path, kwargs = spec.gguf_args
+    return as_llamacpp(AutoTokenizer.from_pretrained(path, **kwargs), metadata)
 
 
 def save_tokenizer(tokenizer, spec: Spec, folder: Path) -> None:

@@ -11,7 +11,7 @@ from tokswap import TokswapError, transplant
 from tokswap.cli import main
 from tokswap.eval.bench_draft import bench_draft
 from tokswap.eval.bits_per_byte import score_text, windows
-from tokswap.eval.golden import SEPARATOR, read_golden
+from tokswap.golden import SEPARATOR, read_golden
 
 TEXT = "Tokenizers split text into pieces. Der Fuchs springt über den Hund. " * 6
 

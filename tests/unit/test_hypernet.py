@@ -2,16 +2,18 @@
 resume, and an applied model that passes the drafter checks."""
 
 import json
+import shutil
 
 import pytest
 import torch
-from builders import MORE, TEXT, tiny_llama
+from builders import MORE, TEXT, cli_error, tiny_llama
 from safetensors.torch import load_file
 
 from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
 from tokswap.cli import main
 from tokswap.hypernet.model import (
+    WEIGHTS_FILE,
     Hypernet,
     describe_source,
     load_hypernet,
@@ -121,30 +123,27 @@ def test_applied_model_passes_the_drafter_checks(tmp_path, trained, tied_model, 
     assert "FAIL" not in capsys.readouterr().out
 
 
-def _cli_error(capsys, *argv) -> str:
-    assert main(list(argv)) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err
-
-
 def test_user_errors_are_one_line(tmp_path, capsys, trained, tied_model, untied_model, spm_folder, corpus, bpe_tok):
     hn, _ = trained
     base = ["transplant", str(untied_model), "--tokenizer", str(spm_folder), "--method", "hypernet", "-o"]
-    assert "needs --hypernet" in _cli_error(capsys, *base, str(tmp_path / "a"))
-    assert "not a tokswap hypernetwork" in _cli_error(capsys, *base, str(tmp_path / "b"), "--hypernet", str(tmp_path))
-    assert "trained for a tied model" in _cli_error(capsys, *base, str(tmp_path / "c"), "--hypernet", str(hn))
+    assert "needs --hypernet" in cli_error(capsys, *base, str(tmp_path / "a"))
+    assert "not a tokswap hypernetwork" in cli_error(capsys, *base, str(tmp_path / "b"), "--hypernet", str(tmp_path))
+    assert "trained for a tied model" in cli_error(capsys, *base, str(tmp_path / "c"), "--hypernet", str(hn))
     other = tiny_llama(tmp_path / "other", bpe_tok, seed=5)
     capsys.readouterr()
-    assert "not for this source model" in _cli_error(
+    assert "not for this source model" in cli_error(
         capsys, "transplant", str(other), "--tokenizer", str(spm_folder), "--method", "hypernet", "--hypernet", str(hn), "-o", str(tmp_path / "d")
     )
     train_argv = ["hypernet", "train", str(tied_model), "--data", str(corpus), "--steps", "1", "-o"]
-    assert "holds a run for" in _cli_error(capsys, "hypernet", "train", str(untied_model), "--data", str(corpus), "--steps", "1", "-o", str(hn))
-    assert "no .txt files" in _cli_error(capsys, "hypernet", "train", str(tied_model), "--data", str(tmp_path / "none"), "--steps", "1", "-o", str(tmp_path / "e"))
-    assert "not empty" in _cli_error(capsys, *train_argv, str(corpus))
-    assert "vocab min" in _cli_error(capsys, *train_argv, str(tmp_path / "f"), "--vocab-min", "100")
-    assert not any((tmp_path / name).exists() for name in "abcdf")
+    assert "holds a run for" in cli_error(capsys, "hypernet", "train", str(untied_model), "--data", str(corpus), "--steps", "1", "-o", str(hn))
+    assert "no .txt files" in cli_error(capsys, "hypernet", "train", str(tied_model), "--data", str(tmp_path / "none"), "--steps", "1", "-o", str(tmp_path / "e"))
+    assert "not empty" in cli_error(capsys, *train_argv, str(corpus))
+    assert "vocab min" in cli_error(capsys, *train_argv, str(tmp_path / "f"), "--vocab-min", "100")
+    damaged = tmp_path / "damaged-hn"
+    shutil.copytree(hn, damaged)
+    (damaged / WEIGHTS_FILE).write_bytes((damaged / WEIGHTS_FILE).read_bytes()[:100])
+    assert "damaged safetensors file" in cli_error(capsys, *base, str(tmp_path / "g"), "--hypernet", str(damaged))
+    assert not any((tmp_path / name).exists() for name in "abcdfg")
 
 
 def test_trainer_reports_parameters_and_builds_unit_scaled_features(tmp_path, tied_model, corpus):

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from builders import cli_error
 
 from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
@@ -124,13 +125,6 @@ def test_target_ids_beyond_the_donor_rows_fall_back_to_subword(setting):
     assert torch.isfinite(rows).all() and (rows.norm(dim=1) > 0).all()
 
 
-def _cli_error(capsys, *argv) -> str:
-    assert main(list(argv)) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err
-
-
 def test_omp_transplant_end_to_end_and_errors(tmp_path, capsys, tied_model, spm_tok, bpe_folder):
     from builders import tiny_llama
 
@@ -142,10 +136,10 @@ def test_omp_transplant_end_to_end_and_errors(tmp_path, capsys, tied_model, spm_
     assert main(["transplant", str(tied_model), "--tokenizer", str(donor), "--method", "omp", "--no-prior", "--no-gate", "-o", str(plain)]) == 0
     assert json.loads((plain / "tokswap_report.json").read_text())["method_options"] == {"gate": False, "prior": False}
     capsys.readouterr()
-    assert "does not have the target tokenizer" in _cli_error(
+    assert "does not have the target tokenizer" in cli_error(
         capsys, "transplant", str(tied_model), "--tokenizer", str(donor), "--donor", str(tied_model), "--method", "omp", "-o", str(tmp_path / "x")
     )
-    assert "needs --donor" in _cli_error(capsys, "transplant", str(tied_model), "--tokenizer", str(bpe_folder), "--method", "omp", "-o", str(tmp_path / "y"))
+    assert "needs --donor" in cli_error(capsys, "transplant", str(tied_model), "--tokenizer", str(bpe_folder), "--method", "omp", "-o", str(tmp_path / "y"))
     for option in (["--rounds", "0"], ["--ridge", "-1"]):
-        assert "rounds >= 1, ridge >= 0" in _cli_error(capsys, "transplant", str(tied_model), "--tokenizer", str(donor), "--method", "omp", *option, "-o", str(tmp_path / "z"))
+        assert "rounds >= 1, ridge >= 0" in cli_error(capsys, "transplant", str(tied_model), "--tokenizer", str(donor), "--method", "omp", *option, "-o", str(tmp_path / "z"))
     assert not any((tmp_path / name).exists() for name in "xyz")

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from builders import cli_error
 from transformers import BertConfig, BertModel
 
 from tokswap.alignment import align
@@ -214,13 +215,6 @@ def test_untied_output_rows_reuse_the_input_weights(setting, monkeypatch):
     torch.testing.assert_close(rows.output, mix.apply(outputs))
 
 
-def _cli_error(capsys, *argv) -> str:
-    assert main(list(argv)) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    return err
-
-
 @pytest.mark.parametrize("aux", ["self", "encoder"])
 def test_tokenadapt_transplant_end_to_end(tmp_path, capsys, untied_model, spm_folder, encoder_folder, aux):
     from safetensors.torch import load_file
@@ -237,8 +231,8 @@ def test_tokenadapt_transplant_end_to_end(tmp_path, capsys, untied_model, spm_fo
 
 def test_bad_options_are_one_line_errors(tmp_path, capsys, tied_model, spm_folder):
     argv = ["transplant", str(tied_model), "--tokenizer", str(spm_folder), "--method", "tokenadapt", "-o", str(tmp_path / "x")]
-    assert "temperature > 0" in _cli_error(capsys, *argv, "--temperature", "0")
-    assert "neighbours >= 1" in _cli_error(capsys, *argv, "--neighbours", "0")
-    assert "no such file" in _cli_error(capsys, *argv, "--aux-model", str(tmp_path / "missing/"))
-    assert "encoder folder" in _cli_error(capsys, *argv, "--aux-model", str(tmp_path))
+    assert "temperature > 0" in cli_error(capsys, *argv, "--temperature", "0")
+    assert "neighbours >= 1" in cli_error(capsys, *argv, "--neighbours", "0")
+    assert "no such file" in cli_error(capsys, *argv, "--aux-model", str(tmp_path / "missing/"))
+    assert "encoder folder" in cli_error(capsys, *argv, "--aux-model", str(tmp_path))
     assert not (tmp_path / "x").exists()

@@ -4,12 +4,11 @@ import sys
 
 import pytest
 import torch
-from builders import tiny_llama
+from builders import cli_error, tiny_llama
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tokswap import TokswapError, transplant
-from tokswap.cli import main
 from tokswap.staging import _umask
 
 
@@ -111,22 +110,14 @@ def test_non_finite_source_rows_never_reach_disk(tmp_path, bpe_tok, spm_folder):
     assert not out.exists() and _leftovers(tmp_path, "out") == []
 
 
-def _cli_error(capsys, *argv):
-    capsys.readouterr()
-    assert main(list(argv)) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("tokswap: error: ")
-    return err
-
-
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, tied_model, spm_folder):
     out = str(tmp_path / "out")
-    assert "no such file" in _cli_error(capsys, "transplant", str(tmp_path / "missing"), "--tokenizer", str(spm_folder), "-o", out)
+    assert "no such file" in cli_error(capsys, "transplant", str(tmp_path / "missing"), "--tokenizer", str(spm_folder), "-o", out)
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    assert "cannot load a tokenizer" in _cli_error(capsys, "transplant", str(tied_model), "--tokenizer", str(broken), "-o", out)
-    assert "no model weights" in _cli_error(capsys, "transplant", str(spm_folder), "--tokenizer", str(spm_folder), "-o", out)
-    assert "does not use a donor" in _cli_error(capsys, "transplant", str(tied_model), "--tokenizer", str(spm_folder), "--donor", str(tied_model), "-o", out)
+    assert "cannot load a tokenizer" in cli_error(capsys, "transplant", str(tied_model), "--tokenizer", str(broken), "-o", out)
+    assert "no model weights" in cli_error(capsys, "transplant", str(spm_folder), "--tokenizer", str(spm_folder), "-o", out)
+    assert "does not use a donor" in cli_error(capsys, "transplant", str(tied_model), "--tokenizer", str(spm_folder), "--donor", str(tied_model), "-o", out)
     assert not (tmp_path / "out").exists()
 
 
@@ -137,7 +128,7 @@ def test_model_without_input_embeddings(tmp_path, capsys, bpe_tok, spm_folder):
     from safetensors.torch import save_file
 
     save_file(tensors, source / "model.safetensors")
-    err = _cli_error(capsys, "transplant", str(source), "--tokenizer", str(spm_folder), "-o", str(tmp_path / "out"))
+    err = cli_error(capsys, "transplant", str(source), "--tokenizer", str(spm_folder), "-o", str(tmp_path / "out"))
     assert "no input embedding tensor" in err
 
 
@@ -151,7 +142,7 @@ def test_gguf_with_an_architecture_transformers_cannot_read(tmp_path, capsys, sp
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    err = _cli_error(capsys, "transplant", str(path), "--tokenizer", str(spm_folder), "-o", str(tmp_path / "out"))
+    err = cli_error(capsys, "transplant", str(path), "--tokenizer", str(spm_folder), "-o", str(tmp_path / "out"))
     assert "cannot load" in err
 
 
@@ -168,4 +159,4 @@ def test_truncated_shard_is_a_clear_error(tmp_path, capsys, bpe_tok, spm_folder)
     source = tiny_llama(tmp_path / "cut", bpe_tok, tied=False, shard="20KB", seed=3)
     shard = sorted(source.glob("model-*.safetensors"))[-1]
     shard.write_bytes(shard.read_bytes()[:-64])
-    assert "truncated" in _cli_error(capsys, "transplant", str(source), "--tokenizer", str(spm_folder), "-o", str(tmp_path / "out"))
+    assert "truncated" in cli_error(capsys, "transplant", str(source), "--tokenizer", str(spm_folder), "-o", str(tmp_path / "out"))

@@ -9,7 +9,7 @@ import torch
 
 from ..contract import vocabulary_checks
 from ..errors import TokswapError
-from ..loading import load_language_model
+from ..loading import checked_specs, load_language_model
 
 DEFAULT_PROMPTS = [
     "The three most important ideas in the history of science are",
@@ -76,7 +76,8 @@ def _run(mode: str, target, counter: CallCounter, prompt_tokenizer, prompts: lis
 def bench_draft(target: str, drafter: str, uag: str | None = None, prompts: list[str] | None = None, max_new_tokens: int = 64) -> list[ModeResult]:
     """Target alone, target with the drafter (same vocabulary), and optionally Universal Assisted Generation."""
     prompts = prompts or DEFAULT_PROMPTS
-    target_lm, draft_lm = load_language_model(target), load_language_model(drafter)
+    target_spec, drafter_spec, *uag_spec = checked_specs(target, drafter, *([uag] if uag else []))
+    target_lm, draft_lm = load_language_model(target_spec), load_language_model(drafter_spec)
     target_model, tokenizer = target_lm.module, target_lm.tokenizer
     rows = target_model.get_input_embeddings().weight.shape[0]
     failed = [c for c in vocabulary_checks(draft_lm.tokenizer, tokenizer, draft_lm.module.config.get_text_config().vocab_size, rows) if not c.ok]
@@ -86,7 +87,7 @@ def bench_draft(target: str, drafter: str, uag: str | None = None, prompts: list
     alone, reference = _run("target", target_model, counter, tokenizer, prompts, max_new_tokens, None)
     results = [alone, _run("drafter", target_model, counter, tokenizer, prompts, max_new_tokens, reference, assistant_model=draft_lm.module)[0]]
     if uag:
-        original = load_language_model(uag)
+        original = load_language_model(uag_spec[0])
         assist = {"assistant_model": original.module, "tokenizer": tokenizer, "assistant_tokenizer": original.tokenizer}
         results.append(_run("uag", target_model, counter, tokenizer, prompts, max_new_tokens, reference, **assist)[0])
     return results

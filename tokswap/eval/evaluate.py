@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import TokswapError
-from ..loading import load_language_model
+from ..loading import checked_specs, load_language_model
+from ..specs import Spec
 from .bits_per_byte import TextScore, score_text
 
 
@@ -72,17 +73,21 @@ def read_text_file(path: Path) -> str:
     return text
 
 
-def score_model(spec_text: str, texts: dict[str, str], window: int | None = None) -> dict[str, TextScore]:
-    model = load_language_model(spec_text)
+def score_model(spec: str | Spec, texts: dict[str, str], window: int | None = None) -> dict[str, TextScore]:
+    model = load_language_model(spec)
     return {domain: score_text(model.module, model.tokenizer, text, window, progress=True) for domain, text in texts.items()}
 
 
 def evaluate(models: list[str], data: list[str], baseline: str | None = None, window: int | None = None) -> EvalReport:
+    if window is not None and window < 2:
+        raise TokswapError("--window must be at least 2 tokens")
     texts = {domain: read_text_file(path) for domain, path in text_files(data).items()}
-    base = score_model(baseline, texts, window) if baseline else None
+    names = list(dict.fromkeys([*([baseline] if baseline else []), *models]))
+    specs = dict(zip(names, checked_specs(*names)))
+    base = score_model(specs[baseline], texts, window) if baseline else None
     results = {}
     for spec in models:
-        scores = base if spec == baseline else score_model(spec, texts, window)
+        scores = base if spec == baseline else score_model(specs[spec], texts, window)
         results[spec] = {d: FileResult.of(s, base[d] if base else None) for d, s in scores.items()}
     if baseline and baseline not in results:
         results[baseline] = {d: FileResult.of(s, s) for d, s in base.items()}

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from ..contract import Check, vocabulary_checks
 from ..errors import TokswapError
+from ..golden import read_golden
 from ..loading import load_target
 from ..specs import resolve
 from ..tokenizer_io import load_tokenizer
 from .evaluate import read_text_file, text_files
-from .golden import read_golden
 
 CONTEXT = 20
 

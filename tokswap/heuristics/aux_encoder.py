@@ -110,5 +110,10 @@ def _tokens_key(identity: str, tokens: list[bytes]) -> str:
 
 def encode_tokens(encoder: AuxEncoder, tokens: list[bytes]) -> torch.Tensor:
     """Unit vectors for exact token bytes, (len(tokens), hidden), float32 rounded through float16; cached."""
-    encoded = cached_tensors("aux-vectors", _tokens_key(encoder.identity, tokens), lambda: {"vectors": encoder.encode([token_text(data) for data in tokens]).half()})
+    encoded = cached_tensors(
+        "aux-vectors",
+        _tokens_key(encoder.identity, tokens),
+        f"vectors of {len(tokens):,} tokens from the encoder {encoder.folder.name}",
+        lambda: {"vectors": encoder.encode([token_text(data) for data in tokens]).half()},
+    )
     return encoded["vectors"].float()

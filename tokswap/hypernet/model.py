@@ -19,6 +19,7 @@ from torch import nn
 from ..checkpoint import Embeddings
 from ..errors import TokswapError
 from ..pieces import piece_means
+from ..safetensors_io import read_header
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -149,6 +150,7 @@ def load_hypernet(folder: str | Path) -> Hypernet:
     folder = Path(folder)
     if not (folder / WEIGHTS_FILE).is_file():
         raise TokswapError(f"{folder} is not a tokswap hypernetwork (no {WEIGHTS_FILE}; train one with `tokswap hypernet train`)")
+    read_header(folder / WEIGHTS_FILE)  # a damaged file is one line naming it
     net = Hypernet(HypernetConfig.load(folder))
     try:
         net.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))

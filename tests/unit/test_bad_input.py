@@ -1,0 +1,115 @@
+"""Every user error of every command: exit code 2, one line that says what is wrong, and nothing left behind."""
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from builders import cli_error
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    argv: tuple[str, ...]  # "{x}" names a path of the `world` fixture
+    says: str
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, tied_model, spm_folder, bpe_folder) -> dict[str, Path]:
+    """Good and broken inputs, built once: each case names the ones it uses."""
+    root = tmp_path_factory.mktemp("world")
+    paths = {"model": tied_model, "spm": spm_folder, "bpe": bpe_folder, "out": root / "out", "missing": root / "missing"}
+
+    def broken_copy(name: str, damage) -> None:
+        folder = root / name
+        shutil.copytree(tied_model, folder)
+        weights = folder / "model.safetensors"
+        weights.write_bytes(damage(weights.read_bytes()))
+        paths[name] = folder
+
+    broken_copy("garbage", lambda data: b"\x93\x11 not a safetensors file at all")
+    broken_copy("cut", lambda data: data[: len(data) // 2])
+    broken_copy("huge_header", lambda data: (10**12).to_bytes(8, "little") + data[8:])
+    paths["not_gguf"] = root / "noise.gguf"
+    paths["not_gguf"].write_bytes(b"\x00" * 64)
+    paths["cut_gguf"] = _cut_gguf(root / "cut.gguf")
+    for name, content in {"empty.txt": b"", "binary.txt": b"\xff\xfe\x00\x81 binary", "blank_prompts.txt": b"\n \n"}.items():
+        (root / name).write_bytes(content)
+        paths[name.removesuffix(".txt")] = root / name
+    (root / "text").mkdir()
+    (root / "text" / "en.txt").write_text("Plain English text for training and scoring. " * 20)
+    paths["text"] = root / "text"
+    (root / "notext").mkdir()
+    paths["notext"] = root / "notext"
+    (root / "full").mkdir()
+    (root / "full" / "keep.txt").write_text("a user's file")
+    paths["full"] = root / "full"
+    paths["inp"] = root / "only.gguf.inp"
+    paths["inp"].write_text("hello\n__ggml_vocab_test__\n")
+    return paths
+
+
+def _cut_gguf(path: Path) -> Path:
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list([f"tok{i}" for i in range(200)])
+    writer.add_tensor("token_embd.weight", torch.zeros(200, 8).numpy())
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 8])
+    return path
+
+
+T = ("transplant", "{model}", "--tokenizer", "{spm}", "-o", "{out}")
+CASES = [
+    Case("transplant: missing model", ("transplant", "{missing}", "--tokenizer", "{spm}", "-o", "{out}"), "no such file or folder"),
+    Case("transplant: alias typo", ("transplant", "smollm2-136m", "--tokenizer", "{spm}", "-o", "{out}"), "did you mean smollm2-135m?"),
+    Case("transplant: llama.cpp vocabulary not read faithfully", (*T[:3], "llamacpp:mpt", "-o", "{out}"), "not a llama.cpp vocabulary tokswap reads faithfully"),
+    Case("transplant: garbage weights", ("transplant", "{garbage}", "--tokenizer", "{spm}", "-o", "{out}"), "damaged safetensors file"),
+    Case("transplant: truncated weights", ("transplant", "{cut}", "--tokenizer", "{spm}", "-o", "{out}"), "truncated safetensors file"),
+    Case("transplant: header larger than file", ("transplant", "{huge_header}", "--tokenizer", "{spm}", "-o", "{out}"), "its header claims"),
+    Case("transplant: not a GGUF", ("transplant", "{not_gguf}", "--tokenizer", "{spm}", "-o", "{out}"), "not a GGUF file"),
+    Case("transplant: truncated GGUF", ("transplant", "{cut_gguf}", "--tokenizer", "{spm}", "-o", "{out}"), "damaged GGUF file"),
+    Case("transplant: tokenizer only as source", ("transplant", "{spm}", "--tokenizer", "{spm}", "-o", "{out}"), "no model weights"),
+    Case("transplant: donor for a method without one", (*T, "--donor", "{model}"), "does not use a donor"),
+    Case("transplant: omp without a donor", (*T, "--method", "omp"), "needs --donor"),
+    Case("transplant: bad method option", (*T, "--method", "omp", "--k", "0"), "k >= 1"),
+    Case("transplant: output not empty", ("transplant", "{model}", "--tokenizer", "{spm}", "-o", "{full}"), "not empty"),
+    Case("eval: missing data", ("eval", "{model}", "--data", "{missing}"), "no such file or folder"),
+    Case("eval: empty text", ("eval", "{model}", "--data", "{empty}"), "is empty"),
+    Case("eval: binary text", ("eval", "{model}", "--data", "{binary}"), "is not UTF-8 text"),
+    Case("eval: folder without text", ("eval", "{model}", "--data", "{notext}"), "has no .txt files"),
+    Case("eval: window too small", ("eval", "{model}", "--data", "{text}", "--window", "1"), "--window must be at least 2"),
+    Case("eval: damaged model", ("eval", "{garbage}", "--data", "{text}"), "damaged safetensors file"),
+    Case("verify: not a model folder", ("verify", "{spm}", "--target", "{spm}"), "not a model folder"),
+    Case("verify: golden without .out", ("verify", "{model}", "--target", "{bpe}", "--golden", "{inp}"), "golden vectors need both"),
+    Case("verify: target alias typo", ("verify", "{model}", "--target", "gemma-3-27m"), "did you mean gemma-3-270m?"),
+    Case("bench-draft: missing prompts", ("bench-draft", "--target", "{model}", "--drafter", "{model}", "--prompts", "{missing}"), "no such file"),
+    Case("bench-draft: no prompts", ("bench-draft", "--target", "{model}", "--drafter", "{model}", "--prompts", "{blank_prompts}"), "has no prompts"),
+    Case("bench-draft: binary prompts", ("bench-draft", "--target", "{model}", "--drafter", "{model}", "--prompts", "{binary}"), "is not UTF-8 text"),
+    Case("bench-draft: no tokens to draft", ("bench-draft", "--target", "{model}", "--drafter", "{model}", "--max-new-tokens", "0"), ">= 1"),
+    Case("bench-draft: damaged drafter", ("bench-draft", "--target", "{model}", "--drafter", "{cut}"), "truncated safetensors file"),
+    Case("hypernet train: no text", ("hypernet", "train", "{model}", "--data", "{notext}", "--steps", "1", "-o", "{out}"), "no .txt files"),
+    Case("hypernet train: no steps", ("hypernet", "train", "{model}", "--data", "{text}", "--steps", "0", "-o", "{out}"), "steps"),
+    Case("hypernet train: damaged model", ("hypernet", "train", "{garbage}", "--data", "{text}", "--steps", "1", "-o", "{out}"), "damaged safetensors file"),
+    Case("cache clear: unknown entry", ("cache", "clear", "no/such-entry"), "no cache entry named"),
+    Case("cache clear: negative age", ("cache", "clear", "--older-than", "-1"), "--older-than must be"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_user_error(case, world, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path / "cache"))
+    before = sorted(p.name for p in world["out"].parent.iterdir())
+    err = cli_error(capsys, *(arg.format(**world) for arg in case.argv))
+    assert case.says in err
+    print(f"{case.name} | 2 | {err}")  # `pytest tests/unit/test_bad_input.py -rP` prints the matrix
+    assert sorted(p.name for p in world["out"].parent.iterdir()) == before  # no output, no staging folder
+    assert [p.name for p in world["full"].iterdir()] == ["keep.txt"]

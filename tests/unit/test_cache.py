@@ -1,0 +1,129 @@
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from builders import cli_error
+from safetensors.torch import save_file
+
+from tokswap.cache import MANIFEST, cache_dir, cached_folder, cached_tensors
+from tokswap.cli import main
+from tokswap.errors import TokswapError
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    """A cache of its own: these tests list and clear everything in it."""
+    monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _builder(calls: list, payload: bytes = b"weights"):
+    def build(folder: Path) -> None:
+        calls.append(folder)
+        (folder / "blob.bin").write_bytes(payload)
+        save_file({"w": torch.arange(6.0).reshape(2, 3)}, folder / "w.safetensors")
+
+    return build
+
+
+def test_an_entry_is_built_once_with_a_manifest(empty_cache):
+    calls = []
+    first = cached_folder(cache_dir("demo") / "entry", "a demo entry", _builder(calls))
+    again = cached_folder(cache_dir("demo") / "entry", "a demo entry", _builder(calls))
+    manifest = json.loads((first / MANIFEST).read_text())
+    assert first == again and len(calls) == 1
+    assert manifest["what"] == "a demo entry" and set(manifest["files"]) == {"blob.bin", "w.safetensors"}
+
+
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (lambda e: (e / "blob.bin").write_bytes(b"weightz"), "blob.bin does not match its checksum"),
+        (lambda e: (e / "blob.bin").write_bytes(b"weight"), "blob.bin has 6 bytes, 7 were written"),
+        (lambda e: (e / "w.safetensors").unlink(), "w.safetensors is missing"),
+        (lambda e: (e / MANIFEST).unlink(), "no readable manifest"),
+    ],
+)
+def test_a_damaged_entry_is_rebuilt_with_one_line(empty_cache, capsys, damage, says):
+    calls = []
+    entry = cached_folder(cache_dir("demo") / "entry", "a demo entry", _builder(calls))
+    damage(entry)
+    capsys.readouterr()
+    assert cached_folder(entry, "a demo entry", _builder(calls)) == entry
+    err = capsys.readouterr().err
+    assert len(calls) == 2 and err.count("\n") == 1 and says in err and "rebuilding it" in err and str(entry) in err
+    assert (entry / "blob.bin").read_bytes() == b"weights"
+
+
+def test_a_large_file_is_checked_by_size_and_header(empty_cache, capsys, monkeypatch):
+    monkeypatch.setattr("tokswap.cache.HASHED_BELOW", 0)  # nothing hashed: size and header only
+    calls = []
+    entry = cached_folder(cache_dir("demo") / "entry", "a demo entry", _builder(calls))
+    data = bytearray((entry / "w.safetensors").read_bytes())
+    data[8:12] = b"\xff\xff\xff\xff"  # same size, header overwritten
+    (entry / "w.safetensors").write_bytes(bytes(data))
+    cached_folder(entry, "a demo entry", _builder(calls))
+    assert len(calls) == 2 and "damaged safetensors file" in capsys.readouterr().err
+
+
+def test_a_damaged_entry_whose_source_is_gone_names_the_entry(empty_cache):
+    entry = cached_folder(cache_dir("demo") / "entry", "a demo entry", _builder([]))
+    (entry / "blob.bin").write_bytes(b"")
+
+    def unreachable(folder):
+        raise TokswapError("could not fetch it from PyPI: offline")
+
+    with pytest.raises(TokswapError, match=r"rebuilding the damaged cache entry .*entry \(a demo entry\) failed: could not fetch"):
+        cached_folder(entry, "a demo entry", unreachable)
+    assert not entry.exists()
+
+
+def test_cached_tensors_round_trip(empty_cache):
+    computed = cached_tensors("demo", "key", "tensors", lambda: {"x": torch.ones(3)})
+    again = cached_tensors("demo", "key", "tensors", lambda: pytest.fail("recomputed"))
+    assert torch.equal(again["x"], computed["x"])
+
+
+RACE = """
+import sys, time
+from pathlib import Path
+from tokswap.cache import cached_folder
+
+def build(folder):
+    time.sleep(1.0)
+    (folder / "pid.txt").write_text(sys.argv[1])
+
+entry = cached_folder(Path(sys.argv[2]), "raced entry", build)
+print((entry / "pid.txt").read_text())
+"""
+
+
+def test_two_processes_filling_one_entry_both_succeed(empty_cache):
+    final = cache_dir("race") / "entry"
+    env = {**os.environ, "TOKSWAP_CACHE": str(empty_cache)}
+    runs = [subprocess.Popen([sys.executable, "-c", RACE, str(i), str(final)], stdout=subprocess.PIPE, text=True, env=env) for i in (1, 2)]
+    outputs = [run.communicate(timeout=120)[0].strip() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert outputs[0] == outputs[1] == (final / "pid.txt").read_text()
+    assert sorted(p.name for p in final.parent.iterdir()) == ["entry"]
+
+
+def test_cache_command_lists_and_clears(empty_cache, capsys):
+    for name in ("old", "new"):
+        cached_folder(cache_dir("demo") / name, f"the {name} entry", _builder([]))
+    week_ago = time.time() - 7 * 86400
+    os.utime(empty_cache / "demo" / "old" / MANIFEST, (week_ago, week_ago))
+    (empty_cache / "stray.tmp").write_text("left by an interrupted run")
+    assert main(["cache"]) == 0
+    listing = capsys.readouterr().out
+    assert "demo/new" in listing and "the old entry" in listing and "1 other paths" in listing
+    assert main(["cache", "clear", "--older-than", "3"]) == 0
+    assert not (empty_cache / "demo" / "old").exists() and (empty_cache / "demo" / "new").is_dir()
+    assert "no cache entry named 'demo/nope'" in cli_error(capsys, "cache", "clear", "demo/nope")
+    assert main(["cache", "clear", "demo/new"]) == 0 and not (empty_cache / "demo" / "new").exists()
+    assert main(["cache", "clear", "--all"]) == 0 and not (empty_cache / "stray.tmp").exists()
