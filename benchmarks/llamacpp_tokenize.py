@@ -20,12 +20,7 @@ import tempfile
 from pathlib import Path
 
 from tokswap.cache import cache_dir
-from tokswap.demo import (
-    FAITHFUL_LLAMACPP_VOCABS,
-    LLAMA_CPP_SOURCE,
-    LLAMACPP_PREFIX,
-    _pip_download,
-)
+from tokswap.demo import FAITHFUL_LLAMACPP_VOCABS, LLAMA_CPP_SOURCE, LLAMACPP_PREFIX, pip_download
 from tokswap.gguf_tokenizer import golden_vectors
 from tokswap.golden import read_golden
 from tokswap.specs import resolve
@@ -42,7 +37,7 @@ def built_tool(target: str) -> Path:
         return tool
     source = build / "source"
     if not (source / "CMakeLists.txt").is_file():
-        with tempfile.TemporaryDirectory() as tmp, tarfile.open(_pip_download(LLAMA_CPP_SOURCE, Path(tmp))) as tf:
+        with tempfile.TemporaryDirectory() as tmp, tarfile.open(pip_download(LLAMA_CPP_SOURCE, Path(tmp))) as tf:
             prefix = tf.getnames()[0].split("/")[0] + "/vendor/llama.cpp/"
             members = [m for m in tf.getmembers() if m.name.startswith(prefix)]
             for member in members:

@@ -55,7 +55,7 @@ def _damage(folder: Path) -> str | None:
     try:
         files = json.loads((folder / MANIFEST).read_text())["files"]
     except (OSError, ValueError, KeyError, TypeError):
-        return "it has no readable manifest"
+        return "it has no readable manifest (an older tokswap wrote it, or it was cut short)"
     for name, record in files.items():
         path = folder / name
         if not path.is_file():

