@@ -8,6 +8,7 @@ and peak memory stays at the size of the embedding matrices whatever the model's
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,14 +77,11 @@ def _check_tensor(path: Path, name: str, info, data_size: int) -> None:
         raise _damaged(path, f"tensor {name} has no valid shape")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
         raise _damaged(path, f"tensor {name} has no valid data offsets")
-    count = 1
-    for dim in shape:
-        count *= dim
     start, end = offsets
-    if not 0 <= start <= end or end - start != count * DTYPES[info["dtype"]].itemsize:
+    if not 0 <= start <= end or end - start != math.prod(shape) * DTYPES[info["dtype"]].itemsize:
         raise _damaged(path, f"tensor {name}'s offsets do not fit its shape")
     if end > data_size:
-        raise TokswapError(f"{path}: truncated safetensors file ({name} ends {end - data_size} bytes past the end of the file)")
+        raise TokswapError(f"{path}: truncated safetensors file ({name} ends {end - data_size:,} bytes past the end of the file)")
 
 
 def read_header(path: Path) -> tuple[dict, int]:
