@@ -90,10 +90,10 @@ def cached_folder(final: Path, what: str, build: Callable[[Path], None]) -> Path
     """The cache entry `final`: checked and returned when it is sound, otherwise (re)built by `build(folder)`,
     which fills an empty folder. Two processes building one entry at once both succeed; one copy is kept."""
     damage = _damage(final) if final.is_dir() else None
-    if final.is_dir():
-        if damage is None:
-            os.utime(final / MANIFEST)  # last use, for `tokswap cache`
-            return final
+    if final.is_dir() and damage is None:
+        os.utime(final / MANIFEST)  # last use, for `tokswap cache`
+        return final
+    if damage is not None:
         print(f"tokswap: cache entry {final} ({what}) is damaged: {damage}; rebuilding it", file=sys.stderr)
         remove_path(final)
     try:
@@ -139,12 +139,12 @@ def cache_entries() -> list[CacheEntry]:
     return sorted(entries, key=lambda e: -e.last_use)
 
 
-def stray_paths() -> Iterator[Path]:
-    """Whatever lies in the cache outside any entry: interrupted builds, layouts of older versions."""
+def stray_paths(entries: list[CacheEntry]) -> Iterator[Path]:
+    """Whatever lies in the cache outside `entries`: interrupted builds, layouts of older versions."""
     root = cache_root()
     if not root.is_dir():
         return
-    inside = {entry.path for entry in cache_entries()}
+    inside = {entry.path for entry in entries}
 
     def walk(folder: Path) -> Iterator[Path]:
         for path in sorted(folder.iterdir()):
@@ -185,15 +185,17 @@ def _human(size: float) -> str:
 
 def describe_cache() -> str:
     """What `tokswap cache` prints: every entry with its size and last use, then anything else found there."""
-    entries, strays = cache_entries(), list(stray_paths())
-    total = sum(e.size for e in entries) + sum(_size(p) for p in strays)
+    entries = cache_entries()
+    strays = list(stray_paths(entries))
+    stray_size = sum(_size(p) for p in strays)
+    total = sum(e.size for e in entries) + stray_size
     lines = [f"{cache_root()}: {len(entries)} entries, {_human(total)}"]
     width = max((len(e.name) for e in entries), default=4)
     for entry in entries:
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.last_use))
         lines.append(f"  {entry.name:{width}s}  {_human(entry.size):>9s}  {used}  {entry.what}")
     if strays:
-        lines.append(f"  and {len(strays)} other paths, {_human(sum(_size(p) for p in strays))} (interrupted builds or an older "
+        lines.append(f"  and {len(strays)} other paths, {_human(stray_size)} (interrupted builds or an older "
                      "tokswap's layout): `tokswap cache clear --all` removes them")
     return "\n".join(lines)
 
@@ -202,7 +204,7 @@ def clear_cache(names: list[str], older_than_days: float | None, everything: boo
     """Remove the named entries, those unused for `older_than_days`, or `everything` under the cache root."""
     entries = cache_entries()
     if everything:
-        chosen = [*(e.path for e in entries), *stray_paths()]
+        chosen = [*(e.path for e in entries), *stray_paths(entries)]
     elif older_than_days is not None:
         chosen = [e.path for e in entries if e.last_use < time.time() - older_than_days * 86400]
     else:

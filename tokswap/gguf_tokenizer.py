@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .demo import FAITHFUL_LLAMACPP_VOCABS
 from .errors import TokswapError
-from .golden import read_golden
+from .golden import mismatches, read_golden
 
 GENERIC_CLASS = "TokenizersBackend"
 # Bumped whenever the split below changes, so tokenizers cached with an older one are rebuilt.
@@ -127,21 +127,16 @@ def golden_vectors(path: Path) -> Path | None:
     return inp if inp.is_file() else None
 
 
-def golden_failures(tokenizer, inp: Path) -> tuple[list[str], int]:
-    """The golden test strings `tokenizer` splits differently from llama.cpp, and how many there are."""
-    cases = read_golden(inp)
-    return [c.text for c in cases if tokenizer.encode(c.text, add_special_tokens=False) != c.ids], len(cases)
-
-
 def check_golden(tokenizer, path: Path, what: str) -> None:
     """Refuse a GGUF tokenizer that disagrees with the llama.cpp golden vectors shipped beside it."""
     inp = golden_vectors(path)
     if inp is None:
         return
-    failures, total = golden_failures(tokenizer, inp)
+    cases = read_golden(inp)
+    failures = mismatches(tokenizer, cases)
     if failures:
         raise TokswapError(
-            f"{what}: tokswap splits {len(failures)} of llama.cpp's {total} golden texts differently from llama.cpp "
-            f"(first: {failures[0][:30]!r}), so a drafter built on it would disagree with its target; "
+            f"{what}: tokswap splits {len(failures)} of llama.cpp's {len(cases)} golden texts differently from llama.cpp "
+            f"(first: {failures[0].text[:30]!r}), so a drafter built on it would disagree with its target; "
             f"llama.cpp vocabularies read faithfully: {', '.join(FAITHFUL_LLAMACPP_VOCABS)}"
         )

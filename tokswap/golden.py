@@ -16,6 +16,11 @@ class GoldenCase:
     ids: list[int]
 
 
+def mismatches(tokenizer, cases: list[GoldenCase]) -> list[GoldenCase]:
+    """The cases `tokenizer` encodes to other ids than llama.cpp did."""
+    return [c for c in cases if tokenizer.encode(c.text, add_special_tokens=False) != c.ids]
+
+
 def read_golden(inp: Path) -> list[GoldenCase]:
     """Test strings are separated (and usually ended) by the separator; the `.out` file has one line of ids per string."""
     out = inp.with_suffix(".out")

@@ -53,10 +53,7 @@ class TensorEntry:
 
     @property
     def nbytes(self) -> int:
-        count = 1
-        for dim in self.shape:
-            count *= dim
-        return count * self.dtype.itemsize
+        return math.prod(self.shape) * self.dtype.itemsize
 
     def cast(self, dtype: torch.dtype) -> TensorEntry:
         """The same tensor written as `dtype` (floating tensors only; others keep theirs)."""

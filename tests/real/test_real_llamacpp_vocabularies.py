@@ -6,7 +6,8 @@ from transformers import AutoTokenizer
 from tokswap.contract import tokenizer_checks
 from tokswap.demo import FAITHFUL_LLAMACPP_VOCABS, LLAMACPP_PREFIX, llamacpp_vocab_dir
 from tokswap.errors import TokswapError
-from tokswap.gguf_tokenizer import golden_failures, golden_vectors
+from tokswap.gguf_tokenizer import golden_vectors
+from tokswap.golden import mismatches, read_golden
 from tokswap.specs import resolve
 from tokswap.tokenizer_io import load_tokenizer
 
@@ -24,8 +25,8 @@ def test_vocabulary_matches_llamacpp_or_is_refused(name, tmp_path):
     path = llamacpp_vocab_dir() / f"ggml-vocab-{name}.gguf"
     if name in FAITHFUL_LLAMACPP_VOCABS:
         tokenizer = load_tokenizer(resolve(LLAMACPP_PREFIX + name))
-        failures, total = golden_failures(tokenizer, golden_vectors(path))
-        assert failures == [] and total >= 46
+        cases = read_golden(golden_vectors(path))
+        assert mismatches(tokenizer, cases) == [] and len(cases) >= 46
         tokenizer.save_pretrained(tmp_path)  # what an output folder for this target holds
         assert all(check.ok for check in tokenizer_checks(AutoTokenizer.from_pretrained(tmp_path), tokenizer))
         return

@@ -16,7 +16,7 @@ from tokswap.errors import TokswapError
 
 
 @pytest.fixture
-def empty_cache(tmp_path, monkeypatch):
+def own_cache(tmp_path, monkeypatch):
     """A cache of its own: these tests list and clear everything in it."""
     monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
@@ -31,7 +31,7 @@ def _builder(calls: list, payload: bytes = b"weights"):
     return build
 
 
-def test_an_entry_is_built_once_with_a_manifest(empty_cache):
+def test_an_entry_is_built_once_with_a_manifest(own_cache):
     calls = []
     first = cached_folder(cache_dir("demo") / "entry", "a demo entry", _builder(calls))
     again = cached_folder(cache_dir("demo") / "entry", "a demo entry", _builder(calls))
@@ -49,7 +49,7 @@ def test_an_entry_is_built_once_with_a_manifest(empty_cache):
         (lambda e: (e / MANIFEST).unlink(), "no readable manifest"),
     ],
 )
-def test_a_damaged_entry_is_rebuilt_with_one_line(empty_cache, capsys, damage, says):
+def test_a_damaged_entry_is_rebuilt_with_one_line(own_cache, capsys, damage, says):
     calls = []
     entry = cached_folder(cache_dir("demo") / "entry", "a demo entry", _builder(calls))
     damage(entry)
@@ -60,7 +60,7 @@ def test_a_damaged_entry_is_rebuilt_with_one_line(empty_cache, capsys, damage, s
     assert (entry / "blob.bin").read_bytes() == b"weights"
 
 
-def test_a_large_file_is_checked_by_size_and_header(empty_cache, capsys, monkeypatch):
+def test_a_large_file_is_checked_by_size_and_header(own_cache, capsys, monkeypatch):
     monkeypatch.setattr("tokswap.cache.HASHED_BELOW", 0)  # nothing hashed: size and header only
     calls = []
     entry = cached_folder(cache_dir("demo") / "entry", "a demo entry", _builder(calls))
@@ -71,7 +71,7 @@ def test_a_large_file_is_checked_by_size_and_header(empty_cache, capsys, monkeyp
     assert len(calls) == 2 and "damaged safetensors file" in capsys.readouterr().err
 
 
-def test_a_damaged_entry_whose_source_is_gone_names_the_entry(empty_cache):
+def test_a_damaged_entry_whose_source_is_gone_names_the_entry(own_cache):
     entry = cached_folder(cache_dir("demo") / "entry", "a demo entry", _builder([]))
     (entry / "blob.bin").write_bytes(b"")
 
@@ -83,7 +83,7 @@ def test_a_damaged_entry_whose_source_is_gone_names_the_entry(empty_cache):
     assert not entry.exists()
 
 
-def test_cached_tensors_round_trip(empty_cache):
+def test_cached_tensors_round_trip(own_cache):
     computed = cached_tensors("demo", "key", "tensors", lambda: {"x": torch.ones(3)})
     again = cached_tensors("demo", "key", "tensors", lambda: pytest.fail("recomputed"))
     assert torch.equal(again["x"], computed["x"])
@@ -103,9 +103,9 @@ print((entry / "pid.txt").read_text())
 """
 
 
-def test_two_processes_filling_one_entry_both_succeed(empty_cache):
+def test_two_processes_filling_one_entry_both_succeed(own_cache):
     final = cache_dir("race") / "entry"
-    env = {**os.environ, "TOKSWAP_CACHE": str(empty_cache)}
+    env = {**os.environ, "TOKSWAP_CACHE": str(own_cache)}
     runs = [subprocess.Popen([sys.executable, "-c", RACE, str(i), str(final)], stdout=subprocess.PIPE, text=True, env=env) for i in (1, 2)]
     outputs = [run.communicate(timeout=120)[0].strip() for run in runs]
     assert [run.returncode for run in runs] == [0, 0]
@@ -113,17 +113,17 @@ def test_two_processes_filling_one_entry_both_succeed(empty_cache):
     assert sorted(p.name for p in final.parent.iterdir()) == ["entry"]
 
 
-def test_cache_command_lists_and_clears(empty_cache, capsys):
+def test_cache_command_lists_and_clears(own_cache, capsys):
     for name in ("old", "new"):
         cached_folder(cache_dir("demo") / name, f"the {name} entry", _builder([]))
     week_ago = time.time() - 7 * 86400
-    os.utime(empty_cache / "demo" / "old" / MANIFEST, (week_ago, week_ago))
-    (empty_cache / "stray.tmp").write_text("left by an interrupted run")
+    os.utime(own_cache / "demo" / "old" / MANIFEST, (week_ago, week_ago))
+    (own_cache / "stray.tmp").write_text("left by an interrupted run")
     assert main(["cache"]) == 0
     listing = capsys.readouterr().out
     assert "demo/new" in listing and "the old entry" in listing and "1 other paths" in listing
     assert main(["cache", "clear", "--older-than", "3"]) == 0
-    assert not (empty_cache / "demo" / "old").exists() and (empty_cache / "demo" / "new").is_dir()
+    assert not (own_cache / "demo" / "old").exists() and (own_cache / "demo" / "new").is_dir()
     assert "no cache entry named 'demo/nope'" in cli_error(capsys, "cache", "clear", "demo/nope")
-    assert main(["cache", "clear", "demo/new"]) == 0 and not (empty_cache / "demo" / "new").exists()
-    assert main(["cache", "clear", "--all"]) == 0 and not (empty_cache / "stray.tmp").exists()
+    assert main(["cache", "clear", "demo/new"]) == 0 and not (own_cache / "demo" / "new").exists()
+    assert main(["cache", "clear", "--all"]) == 0 and not (own_cache / "stray.tmp").exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..contract import Check, vocabulary_checks
 from ..errors import TokswapError
-from ..golden import read_golden
+from ..golden import mismatches, read_golden
 from ..loading import load_target
 from ..specs import resolve
 from ..tokenizer_io import load_tokenizer
@@ -36,7 +36,7 @@ def text_equivalence(name: str, output, target, text: str) -> Check:
 
 def golden_check(path: Path, tokenizer) -> Check:
     cases = read_golden(path)
-    failures = [c for c in cases if tokenizer.encode(c.text, add_special_tokens=False) != c.ids]
+    failures = mismatches(tokenizer, cases)
     detail = f"{len(cases) - len(failures)}/{len(cases)} match"
     if failures:
         first = failures[0]
