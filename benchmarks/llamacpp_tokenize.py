@@ -2,9 +2,7 @@
 
 Tokenizes each dev text (and each golden test string) with tokswap and with `llama-tokenize` (no BOS, no
 escapes) for every faithful `llamacpp:` vocabulary and the packaged models, and prints how many agree. The
-binary is built once from the llama-cpp-python sdist's `vendor/llama.cpp` into the cache (about 15 minutes on 2
-cores; `-DGGML_NATIVE=OFF` with AVX2, as a native build dies with an illegal instruction here), or given with
-`--llama-tokenize`.
+binary is built once into the cache (`llamacpp_build`), or given with `--llama-tokenize`.
 
     PYTHONPATH=. python benchmarks/llamacpp_tokenize.py [--data ../shared/corpus/dev] [--llama-tokenize PATH] [--json]
 """
@@ -13,51 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
 
-from tokswap.cache import cache_dir
-from tokswap.demo import FAITHFUL_LLAMACPP_VOCABS, LLAMA_CPP_SOURCE, LLAMACPP_PREFIX, pip_download
+from llamacpp_build import built_tool, llamacpp_ids
+
+from tokswap.demo import FAITHFUL_LLAMACPP_VOCABS, LLAMACPP_PREFIX
 from tokswap.gguf_tokenizer import golden_vectors
 from tokswap.golden import read_golden
 from tokswap.specs import resolve
 from tokswap.tokenizer_io import load_tokenizer
-
-CMAKE_FLAGS = ["-DGGML_NATIVE=OFF", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C=ON", "-DLLAMA_CURL=OFF", "-DCMAKE_BUILD_TYPE=Release"]
-
-
-def built_tool(target: str) -> Path:
-    """`bin/<target>` of a llama.cpp build in the cache, configured and built on first use."""
-    build = cache_dir("llamacpp-build")
-    tool = build / "bin" / target
-    if tool.is_file():
-        return tool
-    source = build / "source"
-    if not (source / "CMakeLists.txt").is_file():
-        with tempfile.TemporaryDirectory() as tmp, tarfile.open(pip_download(LLAMA_CPP_SOURCE, Path(tmp))) as tf:
-            prefix = tf.getnames()[0].split("/")[0] + "/vendor/llama.cpp/"
-            members = [m for m in tf.getmembers() if m.name.startswith(prefix)]
-            for member in members:
-                member.name = member.name[len(prefix) :]
-            tf.extractall(source, members=[m for m in members if m.name], filter="data")
-    subprocess.run(["cmake", "-S", str(source), "-B", str(build), "-G", "Ninja", *CMAKE_FLAGS], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cmake", "--build", str(build), "--target", target, "-j2"], check=True, stdout=subprocess.DEVNULL)
-    return tool
-
-
-def llamacpp_ids(tool: Path, gguf: Path, text: str) -> list[int]:
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt") as fh:
-        fh.write(text)
-        fh.flush()
-        done = subprocess.run(
-            [str(tool), "-m", str(gguf), "-f", fh.name, "--ids", "--no-bos", "--no-escape", "--log-disable"],
-            capture_output=True, text=True, check=True,
-        )
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
 
 def witness(tool: Path, name: str, texts: dict[str, str]) -> dict:
     spec = resolve(name)

@@ -10,6 +10,7 @@ import importlib
 
 _PUBLIC = {
     "TokswapError": "tokswap.errors",
+    "export_gguf": "tokswap.gguf_export",
     "load_model": "tokswap.loading",
     "load_target": "tokswap.loading",
     "transplant": "tokswap.pipeline",

@@ -103,6 +103,15 @@ class ByteVocab:
         return self._encode(data)
 
 
+def first_difference(left: ByteVocab, right: ByteVocab) -> int | None:
+    """The first id where two vocabularies differ in bytes or special role, or where the shorter one ends."""
+    pairs = zip(left.token_bytes, right.token_bytes, left.special, right.special)
+    differ = next((i for i, (a, b, sa, sb) in enumerate(pairs) if a != b or sa != sb), None)
+    if differ is None and len(left) != len(right):
+        return min(len(left), len(right))
+    return differ
+
+
 def byte_vocab(tokenizer) -> ByteVocab:
     """Read a Hugging Face fast tokenizer into a ByteVocab."""
     backend = getattr(tokenizer, "backend_tokenizer", None)

@@ -9,7 +9,7 @@ import sys
 
 from .errors import TokswapError
 from .methods import REGISTRY, checked_options, method_names, options_class
-from .options import BUDGET, LoopOptions, add_flags, cli_fields, given, synopsis
+from .options import BUDGET, GGUF_TYPES, LoopOptions, add_flags, cli_fields, given, synopsis
 
 TRANSPLANT_EXAMPLES = """examples:
   tokswap transplant smollm2-135m --tokenizer gemma-3-270m -o drafter/
@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="saved weight dtype (default: the source's float dtype)")
     sub.add_argument("--device", default="cpu", help="where methods compute (default: cpu)")
     add_flags(sub.add_argument_group("method options (each applies to the methods it names)"), method_options_classes())
-    sub.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    sub.add_argument("--gguf", metavar="FILE.gguf", help="also write the result as a GGUF llama.cpp accepts as a drafter (see export-gguf)")
+    sub.add_argument("--gguf-type", choices=GGUF_TYPES, default="f16", help="weight type of --gguf (default: f16)")
+    sub.add_argument("--force", action="store_true", help="replace a non-empty output folder (and an existing --gguf file)")
 
     hyper = commands.add_parser("hypernet", help="train a hypernetwork that predicts embeddings for any tokenizer").add_subparsers(dest="action", required=True)
     _hypernet_train_parser(hyper)
@@ -66,8 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--plot", metavar="FILE.png", help="bar chart of bits per byte per domain")
 
-    ver = commands.add_parser("verify", help="check that OUT is a drop-in drafter for TARGET (exit 1 when not)")
-    ver.add_argument("output", metavar="OUT")
+    ver = commands.add_parser("verify", help="check that OUT (a folder, or a .gguf against a .gguf target) is a drop-in drafter for TARGET (exit 1 when not)")
+    ver.add_argument("output", metavar="OUT", help="an output folder, or a GGUF file (llama.cpp's draft rule is applied)")
     ver.add_argument("--target", required=True, metavar="TARGET")
     ver.add_argument("--data", nargs="*", default=[], metavar="PATH", help="texts that must tokenise identically and decode back exactly")
     ver.add_argument("--golden", nargs="*", default=[], metavar="FILE.inp", help="llama.cpp golden vectors (.gguf.inp with .gguf.out beside it)")
@@ -81,6 +83,18 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--max-new-tokens", type=int, default=64)
     bench.add_argument("--json", action="store_true")
 
+    export = commands.add_parser(
+        "export-gguf",
+        help="write a model folder as a GGUF file llama.cpp runs as a drafter",
+        epilog=EXPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("model", metavar="MODEL", help="a tokswap output folder or any Llama-family model")
+    export.add_argument("-o", "--output", required=True, metavar="FILE.gguf")
+    export.add_argument("--vocab-from", metavar="TARGET", help="the target whose vocabulary is written; a GGUF's tokenizer.* keys are copied verbatim (default: the target in the folder's report when it is a GGUF, else the folder's tokenizer)")
+    export.add_argument("--type", choices=GGUF_TYPES, default="f16", help="weight type (default: f16; norms stay f32)")
+    export.add_argument("--force", action="store_true", help="replace an existing file")
+
     cache = commands.add_parser("cache", help="list what tokswap keeps between runs (models converted from GGUF, downloads, searches), or clear it")
     actions = cache.add_subparsers(dest="action")
     actions.add_parser("list", help="every entry with its size and last use (the default)")
@@ -91,6 +105,15 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="everything under the cache folder")
     return parser
 
+
+EXPORT_EXAMPLES = """examples:
+  tokswap export-gguf drafter/ -o drafter.gguf                       (target vocabulary from the report's GGUF)
+  tokswap export-gguf drafter/ -o drafter-q8.gguf --type q8_0
+  tokswap export-gguf drafter/ -o drafter.gguf --vocab-from gemma-3-270m-it-Q4_K_M.gguf
+  tokswap verify drafter.gguf --target gemma-3-270m-it-Q4_K_M.gguf
+  llama-speculative-simple -m TARGET.gguf -md drafter.gguf --spec-type draft-simple -p "..."
+
+Llama-family models (LlamaForCausalLM: SmolLM, Llama, TinyLlama, ...) are exported; others are refused."""
 
 HYPERNET_EXAMPLES = """examples:
   tokswap hypernet train smollm2-135m --data corpus/ -o hn/ --minutes 60
@@ -153,8 +176,10 @@ def _transplant(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         device=args.device,
         force=args.force,
+        gguf=args.gguf,
+        gguf_type=args.gguf_type,
     )
-    print(json.dumps({"output": args.output, "counts": report.counts, "timings": report.timings}, indent=2))
+    print(json.dumps({"output": args.output, "counts": report.counts, "timings": report.timings, **({"gguf": args.gguf} if args.gguf else {})}, indent=2))
     return 0
 
 
@@ -163,11 +188,27 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
+def _record(model: str, kind: str, figures: dict) -> None:
+    """Figures measured on a tokswap folder go into its report and model card; a folder that cannot be written
+    keeps its card, with one line saying so."""
+    from .model_card import is_tokswap_folder, record_measurement
+
+    if not is_tokswap_folder(model):
+        return
+    try:
+        record_measurement(model, kind, figures)
+    except OSError as exc:
+        print(f"tokswap: note: could not record the figures in {model}: {exc.strerror or exc}", file=sys.stderr)
+
+
 def _eval(args: argparse.Namespace) -> int:
     from .eval.evaluate import evaluate, format_table, plot
 
     report = evaluate(args.models, args.data, args.baseline, args.window)
     print(json.dumps(report.to_json(), indent=2) if args.json else format_table(report))
+    figures = report.to_json()
+    for model in args.models:
+        _record(model, "eval", {"baseline": report.baseline, "window": args.window, "texts": figures["models"][model]})
     if args.plot:
         plot(report, args.plot)
     return 0
@@ -204,6 +245,17 @@ def _bench_draft(args: argparse.Namespace) -> int:
             raise TokswapError(f"{args.prompts} has no prompts (one per line)")
     results = bench_draft(args.target, args.drafter, args.uag, prompts, args.max_new_tokens)
     print(json.dumps({r.mode: r.to_json() for r in results}, indent=2) if args.json else format_table(results))
+    figures = {"target": args.target, "prompts": args.prompts or "built-in", "max_new_tokens": args.max_new_tokens}
+    _record(args.drafter, "bench_draft", {**figures, "modes": [r.to_json() for r in results]})
+    return 0
+
+
+def _export_gguf(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .gguf_export import export_gguf
+
+    print(json.dumps(asdict(export_gguf(args.model, args.output, vocab_from=args.vocab_from, kind=args.type, force=args.force)), indent=2))
     return 0
 
 
@@ -219,7 +271,7 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft, "hypernet": _hypernet, "cache": _cache}
+COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft, "hypernet": _hypernet, "export-gguf": _export_gguf, "cache": _cache}
 
 
 def main(argv: list[str] | None = None) -> int:

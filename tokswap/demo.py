@@ -115,3 +115,5 @@ def llamacpp_vocab(name: str) -> Path:
 
 
 MODEL_ALIASES = {"smollm2-135m": smollm2_gguf, "gemma-3-270m": gemma3_gguf}
+# The hub repositories the packaged models were converted from, for model cards.
+HUB_ORIGINS = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct", "gemma-3-270m": "google/gemma-3-270m"}

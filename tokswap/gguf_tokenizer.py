@@ -21,7 +21,7 @@ from .golden import mismatches, read_golden
 
 GENERIC_CLASS = "TokenizersBackend"
 # Bumped whenever the split below changes, so tokenizers cached with an older one are rebuilt.
-RECIPE = 4
+RECIPE = 5
 
 _GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
 _LLAMA3 = (
@@ -84,7 +84,7 @@ BPE_SPLITS = {name: split for names, split in _FAMILIES.items() for name in name
 
 def as_llamacpp(tokenizer, metadata: dict):
     """`tokenizer` (transformers' reading of a GGUF) made to cut text the way llama.cpp does for that file."""
-    from tokenizers import Regex, normalizers, pre_tokenizers
+    from tokenizers import decoders, normalizers, pre_tokenizers
 
     backend = getattr(tokenizer, "backend_tokenizer", None)
     kind = metadata.get("tokenizer.ggml.model")
@@ -93,18 +93,56 @@ def as_llamacpp(tokenizer, metadata: dict):
     if kind == "gpt2":
         split = BPE_SPLITS.get(metadata.get("tokenizer.ggml.pre", "default"))
         if split is not None:
-            cuts = [pre_tokenizers.Split(Regex(regex), behavior="isolated") for regex in split.regexes]
-            backend.pre_tokenizer = pre_tokenizers.Sequence([*cuts, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+            backend.pre_tokenizer = _pre_tokenizer(split)
             backend.model.ignore_merges = split.ignore_merges
             return _generic(tokenizer)
-    elif kind == "llama" and metadata.get("tokenizer.ggml.add_space_prefix", True):
-        # SentencePiece in llama.cpp: spaces become "▁", and every run of text after a special token (or the
-        # start) gets one more in front, even when it already starts with one. Without the prefix, transformers'
-        # reading already escapes spaces alone.
-        backend.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    elif kind == "llama":
+        # SentencePiece in llama.cpp: spaces become "▁", and with `add_space_prefix` on, every run of text after a
+        # special token (or the start) gets one more in front, even when it already starts with one. transformers
+        # reads a file of the `llama` architecture with one always in front (Metaspace) whatever the file says, and
+        # one of another architecture (Gemma's) without; a drafter exported for Gemma-3 is the first kind.
+        if metadata.get("tokenizer.ggml.add_space_prefix", True):
+            backend.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+        elif isinstance(backend.pre_tokenizer, pre_tokenizers.Metaspace):
+            backend.normalizer = normalizers.Replace(" ", "\u2581")
+            backend.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
+        else:
+            return tokenizer
         backend.pre_tokenizer = None
         return _generic(tokenizer)
     return tokenizer
+
+
+def _pre_tokenizer(split: BpeSplit):
+    """`split` as a `tokenizers` pre-tokenizer over llama.cpp's byte-level BPE."""
+    from tokenizers import Regex, pre_tokenizers
+
+    cuts = [pre_tokenizers.Split(Regex(regex), behavior="isolated") for regex in split.regexes]
+    return pre_tokenizers.Sequence([*cuts, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+
+
+# Cases where llama.cpp's splits differ from one another: contractions in both cases, digit runs, punctuation
+# runs, newlines and space runs, accents, CJK, emoji (llama.cpp's converter tells them apart the same way).
+PRE_TYPE_PROBE = (
+    "\n \n\n \n\n\n \t \t\t \t\n  \n   \n    \n     \n🚀 (normal) 😶\u200d🌫️ (multiple emojis concatenated) ✅ 🦙🦙 "
+    "3 33 333 3333 33333 333333 3333333 33333333 3.3 3..3 3...3 ½ 1½ "
+    "កាន់តែពិសេសអាច😁 ?我想在apple工作1314151天～ ------======= нещо на Български ```````\"\"\"\".... !!!!!!?????? "
+    "I've been 'told he's there, 'RE you sure? 'M not sure I'll make it, 'D you like some tea? We'Ve a'lL "
+    "Việt ॐ ∑ ½ $100+<=>^~| `code` <s>"
+)
+
+
+def llamacpp_pre_type(backend) -> str | None:
+    """The `tokenizer.ggml.pre` name of llama.cpp's split that cuts text exactly as `backend` (a `tokenizers`
+    byte-level BPE) does, judged on cases where llama.cpp's splits differ; None when none of them does."""
+    ignore_merges = bool(json.loads(backend.to_str())["model"].get("ignore_merges", False))
+    if backend.pre_tokenizer is None:
+        return None
+    wanted = backend.pre_tokenizer.pre_tokenize_str(PRE_TYPE_PROBE)
+    for names, split in _FAMILIES.items():
+        if split.ignore_merges == ignore_merges and _pre_tokenizer(split).pre_tokenize_str(PRE_TYPE_PROBE) == wanted:
+            return names[0]
+    return None
 
 
 def _generic(tokenizer):

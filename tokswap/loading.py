@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .byte_vocab import ByteVocab, byte_vocab
+from .byte_vocab import ByteVocab, byte_vocab, first_difference
 from .checkpoint import Checkpoint, Embeddings, check_weights, embedding_rows, load_causal_lm, load_checkpoint
 from .errors import TokswapError
 from .specs import Spec, resolve
@@ -81,10 +81,7 @@ def load_target(spec: str | Spec) -> Target:
 def load_donor(spec: Spec, target: Target) -> Embeddings:
     """The donor's embeddings, after checking its vocabulary is the target's byte for byte."""
     vocab = target.vocab if spec == target.spec else byte_vocab(load_tokenizer(spec))
-    pairs = zip(vocab.token_bytes, target.vocab.token_bytes, vocab.special, target.vocab.special)
-    differ = next((i for i, (a, b, sa, sb) in enumerate(pairs) if a != b or sa != sb), None)
-    if differ is None and len(vocab) != len(target.vocab):
-        differ = min(len(vocab), len(target.vocab))
+    differ = first_difference(vocab, target.vocab)
     if differ is not None:
         raise TokswapError(f"donor {spec.text} does not have the target tokenizer (vocabularies differ at id {differ})")
     return load_checkpoint(spec).embeddings

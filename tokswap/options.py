@@ -16,6 +16,8 @@ from typing import Any
 
 from .errors import TokswapError
 
+# Weight types `export-gguf` (and `transplant --gguf`) write; norms and biases always stay f32.
+GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")
 
 def option(default: Any, help: str, *, metavar: str | None = None, choices: tuple[str, ...] | None = None, parse: Callable[[str], Any] | None = None) -> Any:
     """A field that is also a command-line flag. A boolean is a switch (`--no-NAME` when it defaults to True);

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -13,8 +13,11 @@ from .assemble import assemble
 from .checkpoint import Embeddings, has_weights
 from .contract import vocabulary_checks
 from .errors import TokswapError
+from .gguf_export import check_exportable, check_gguf_request, export_gguf
+from .llamacpp_vocab import llamacpp_pre
 from .loading import Model, Target, load_donor, load_model, load_target
 from .methods import FillRequest, Method, get_method
+from .model_card import write_model_card
 from .output_folder import check_destination, generation_config, output_config
 from .report import Stopwatch, TransplantReport
 from .safetensors_io import TensorEntry, write_checkpoint
@@ -23,6 +26,12 @@ from .staging import published_folder
 from .tokenizer_io import save_tokenizer
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class GgufRequest:
+    path: Path
+    kind: str
 
 
 @dataclass
@@ -72,8 +81,11 @@ def _weight_groups(result: Transplanted, dtype: torch.dtype) -> list[list[Tensor
     return groups + [embedding_entries]
 
 
-def save_transplant(result: Transplanted, out: Path, dtype: torch.dtype, report: TransplantReport, force: bool) -> None:
-    """Write the folder, check its vocabulary against the target, then rename it into place."""
+def save_transplant(
+    result: Transplanted, out: Path, dtype: torch.dtype, report: TransplantReport, force: bool, gguf: GgufRequest | None = None
+) -> None:
+    """Write the folder (and its GGUF when asked), check its vocabulary against the target, then rename it into
+    place: a failed export leaves neither behind."""
     target = result.target
     clock = Stopwatch(report.timings)
     check_destination(out, force)
@@ -88,6 +100,9 @@ def save_transplant(result: Transplanted, out: Path, dtype: torch.dtype, report:
         if failed:
             raise TokswapError(f"output tokenizer differs from the target ({failed[0].name}: {failed[0].detail}); nothing was written")
         report.write(folder)
+        write_model_card(folder, asdict(report), out.name)
+        if gguf is not None:
+            export_gguf(str(folder), gguf.path, kind=gguf.kind, force=True)
 
 
 def transplant(
@@ -101,10 +116,16 @@ def transplant(
     dtype: str | None = None,
     device: str = "cpu",
     force: bool = False,
+    gguf: str | Path | None = None,
+    gguf_type: str = "f16",
 ) -> TransplantReport:
-    """Move `model` onto `tokenizer`'s vocabulary and write a Hugging Face folder to `out`."""
+    """Move `model` onto `tokenizer`'s vocabulary and write a Hugging Face folder to `out` (and, with `gguf`, the
+    same model as a GGUF file llama.cpp accepts as a drafter)."""
     out = Path(out)
     check_destination(out, force)
+    gguf_request = None if gguf is None else GgufRequest(Path(gguf), gguf_type)
+    if gguf_request is not None:
+        check_gguf_request(gguf_request.path, gguf_type, force)
     chosen = get_method(method, **(method_options or {}))
     if dtype is not None and dtype not in DTYPES:
         raise TokswapError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
@@ -114,6 +135,10 @@ def transplant(
     with clock.step("load"):
         source = load_model(model)
         target = load_target(target_spec)
+        if gguf_request is not None:  # refused before the work, not after it
+            check_exportable(source.weights.config, model)
+            if target.spec.kind != "gguf":
+                llamacpp_pre(target.tokenizer, tokenizer)
         donor_embeddings = load_donor(donor, target) if donor is not None else None
     with clock.step("transplant"):
         result = transplant_embeddings(source, target, chosen, donor_embeddings, device)
@@ -131,5 +156,5 @@ def transplant(
         counts=result.plan.counts(),
         timings=clock.seconds,
     )
-    save_transplant(result, out, out_dtype, report, force)
+    save_transplant(result, out, out_dtype, report, force, gguf_request)
     return report

@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 TRACKED_PACKAGES = ("tokswap", "torch", "transformers", "tokenizers", "safetensors")
+REPORT_FILE = "tokswap_report.json"
 
 
 def package_versions() -> dict[str, str]:
@@ -51,4 +52,4 @@ class TransplantReport:
     files: list[str] = field(default_factory=list)
 
     def write(self, folder: Path) -> None:
-        (folder / "tokswap_report.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+        (folder / REPORT_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")

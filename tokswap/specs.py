@@ -70,3 +70,11 @@ def resolve(text: str) -> Spec:
     if suggestion:  # a near miss of a packaged name is a typo, not a hub id to look up
         raise TokswapError(f"{text!r} is not a packaged model or tokenizer; {suggestion}(packaged: {_packaged_summary()})")
     return Spec(text, "folder", _from_hub(text))
+
+
+def local_gguf(text: str) -> Spec | None:
+    """`text` as a GGUF spec when it names one reachable without the hub (a packaged name, a .gguf file)."""
+    packaged = text in demo.MODEL_ALIASES or text.startswith(demo.LLAMACPP_PREFIX)
+    if packaged or (text.endswith(".gguf") and Path(text).expanduser().is_file()):
+        return resolve(text)
+    return None

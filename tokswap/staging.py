@@ -40,3 +40,19 @@ def published_folder(final: Path, replace: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+@contextmanager
+def published_file(final: Path) -> Iterator[Path]:
+    """A temporary path beside `final` to write; it replaces `final` when the block succeeds and is removed
+    when it fails, so a reader never sees half a file."""
+    handle, name = tempfile.mkstemp(dir=final.resolve().parent, prefix=f".{final.name}.tmp-")
+    os.close(handle)
+    staging = Path(name)
+    try:
+        yield staging
+        staging.chmod(0o666 & ~_umask())
+        staging.replace(final)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise

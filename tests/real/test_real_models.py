@@ -14,6 +14,9 @@ from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
 from tokswap.checkpoint import Embeddings
 from tokswap.eval.bits_per_byte import score_text
+from tokswap.gguf_export import export_gguf
+from tokswap.llamacpp_compat import draft_compatibility
+from tokswap.llamacpp_vocab import vocabulary_from_gguf
 from tokswap.loading import load_donor
 from tokswap.methods import FillRequest, get_method
 from tokswap.pipeline import save_transplant
@@ -175,3 +178,21 @@ def test_tokenadapt_on_llama_spm_with_the_packaged_minilm(pair, tmp_path, monkey
     positions, found, _ = global_entries(queries, torch.ones(len(variants), dtype=torch.bool), full, torch.tensor(candidates), 1, 0.3, 0.0)
     hits = sum(fold(source.vocab.token_bytes[s]) == fold(plan.target_bytes[variants[p]]) for p, s in zip(positions.tolist(), found.tolist()))
     assert hits >= 0.9 * len(variants)
+
+
+def test_drafter_exports_to_a_gguf_llamacpp_pairs_with_gemma(drafter, tmp_path):
+    """The real 262k-row drafter as q8_0 GGUF: Gemma-3's tokenizer keys verbatim, llama.cpp's rule passes, and
+    transformers reads back every tensor within q8_0's rounding; the folder's card names its base model."""
+    out, _ = drafter
+    path = tmp_path / "drafter.gguf"
+    report = export_gguf(str(out), path, kind="q8_0")
+    gemma = vocabulary_from_gguf(resolve("gemma-3-270m").path)
+    assert "verbatim" in report.vocabulary and vocabulary_from_gguf(path) == gemma
+    assert all(check.ok for check in draft_compatibility(vocabulary_from_gguf(path), gemma))
+    exported = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name).state_dict()
+    original = AutoModelForCausalLM.from_pretrained(out).state_dict()
+    assert exported.keys() == original.keys()
+    for name, tensor in original.items():
+        bound = tensor.abs().max().item() / 100  # a q8_0 block's step is its largest magnitude / 127
+        assert (exported[name] - tensor).abs().max().item() <= bound, name
+    assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in (out / "README.md").read_text()

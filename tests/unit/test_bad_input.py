@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from builders import cli_error
+from builders import cli_error, tiny_llama
+
+from tokswap.gguf_export import export_gguf
 
 
 @dataclass(frozen=True)
@@ -17,7 +19,7 @@ class Case:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, tied_model, spm_folder, bpe_folder) -> dict[str, Path]:
+def world(tmp_path_factory, tied_model, spm_folder, bpe_folder, spm_tok) -> dict[str, Path]:
     """Good and broken inputs, built once: each case names the ones it uses."""
     root = tmp_path_factory.mktemp("world")
     paths = {"model": tied_model, "spm": spm_folder, "bpe": bpe_folder, "out": root / "out", "missing": root / "missing"}
@@ -48,7 +50,22 @@ def world(tmp_path_factory, tied_model, spm_folder, bpe_folder) -> dict[str, Pat
     paths["full"] = root / "full"
     paths["inp"] = root / "only.gguf.inp"
     paths["inp"].write_text("hello\n__ggml_vocab_test__\n")
+    paths["spm_model"] = tiny_llama(root / "spm_model", spm_tok)
+    paths["qwen"] = _tiny_qwen2(root / "qwen", tied_model)
+    paths["drafter_gguf"] = root / "drafter.gguf"
+    export_gguf(str(tied_model), paths["drafter_gguf"], kind="f32")
+    paths["gguf_out"] = root / "new.gguf"
     return paths
+
+
+def _tiny_qwen2(folder: Path, tokenizer_folder: Path) -> Path:
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2)
+    Qwen2ForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 def _cut_gguf(path: Path) -> Path:
@@ -99,6 +116,15 @@ CASES = [
     Case("hypernet train: no text", ("hypernet", "train", "{model}", "--data", "{notext}", "--steps", "1", "-o", "{out}"), "no .txt files"),
     Case("hypernet train: no steps", ("hypernet", "train", "{model}", "--data", "{text}", "--steps", "0", "-o", "{out}"), "steps"),
     Case("hypernet train: damaged model", ("hypernet", "train", "{garbage}", "--data", "{text}", "--steps", "1", "-o", "{out}"), "damaged safetensors file"),
+    Case("export-gguf: architecture llama.cpp is not given", ("export-gguf", "{qwen}", "-o", "{gguf_out}"), "exports GGUF for LlamaForCausalLM"),
+    Case("export-gguf: SentencePiece tokenizer without a GGUF", ("export-gguf", "{spm_model}", "-o", "{gguf_out}"), "export-gguf --vocab-from"),
+    Case("export-gguf: vocabulary source differs", ("export-gguf", "{model}", "-o", "{gguf_out}", "--vocab-from", "{spm}"), "does not have the vocabulary"),
+    Case("export-gguf: file exists", ("export-gguf", "{model}", "-o", "{drafter_gguf}"), "exists; pass --force"),
+    Case("export-gguf: not a .gguf name", ("export-gguf", "{model}", "-o", "{out}"), "must end in .gguf"),
+    Case("export-gguf: tokenizer only", ("export-gguf", "{spm}", "-o", "{gguf_out}"), "no model weights"),
+    Case("transplant: --gguf file exists", (*T, "--gguf", "{drafter_gguf}"), "exists; pass --force"),
+    Case("transplant: --gguf for a vocabulary tokswap cannot write", (*T, "--gguf", "{gguf_out}"), "byte-level BPE tokenizers only"),
+    Case("verify: GGUF against a folder", ("verify", "{drafter_gguf}", "--target", "{model}"), "compares two GGUF files"),
     Case("cache clear: unknown entry", ("cache", "clear", "no/such-entry"), "no cache entry named"),
     Case("cache clear: negative age", ("cache", "clear", "--older-than", "-1"), "--older-than must be"),
 ]

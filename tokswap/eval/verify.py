@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..contract import Check, vocabulary_checks
+from ..contract import PROBE_TEXT, Check, vocabulary_checks
 from ..errors import TokswapError
 from ..golden import mismatches, read_golden
+from ..llamacpp_compat import draft_compatibility, same_tokenization
+from ..llamacpp_vocab import vocabulary_from_gguf
 from ..loading import load_target
 from ..specs import resolve
 from ..tokenizer_io import load_tokenizer
@@ -50,14 +52,39 @@ def _config_vocab_size(folder: Path) -> int:
     return AutoConfig.from_pretrained(folder).get_text_config().vocab_size
 
 
+def _text_checks(output, target, data: list[str], golden: list[str]) -> list[Check]:
+    checks = [text_equivalence(name, output, target, read_text_file(path)) for name, path in text_files(list(data)).items()]
+    return checks + [golden_check(Path(path), output) for path in golden]
+
+
+def verify_gguf(out: str, target: str, data: list[str] = (), golden: list[str] = ()) -> list[Check]:
+    """A GGUF drafter against a GGUF target: llama.cpp's pairing rule on both files' metadata, then the ids. Files
+    with the target's tokenizer keys get the same ids from llama.cpp by construction; others are compared on the
+    texts (a built-in probe when no --data is given) as tokswap reads each file."""
+    drafter, wanted = resolve(out), resolve(target)
+    if wanted.kind != "gguf" or drafter.kind != "gguf":
+        raise TokswapError(f"llama.cpp's rule compares two GGUF files; {target if wanted.kind != 'gguf' else out} is not one")
+    ours, theirs = vocabulary_from_gguf(drafter.path), vocabulary_from_gguf(wanted.path)
+    tokenization = same_tokenization(ours, theirs)
+    checks = [*draft_compatibility(ours, theirs), tokenization]
+    if tokenization.ok:
+        texts = text_files(list(data))
+        if texts:
+            checks.append(Check("ids on texts", True, f"{len(texts)} texts: the same ids as the target by the tokenizer keys alone"))
+        return checks + [golden_check(Path(path), load_tokenizer(drafter)) for path in golden]
+    output, reference = load_tokenizer(drafter), load_tokenizer(wanted)
+    if not data:
+        checks.append(text_equivalence("probe", output, reference, PROBE_TEXT))
+    return checks + _text_checks(output, reference, data, golden)
+
+
 def verify(out: str, target: str, data: list[str] = (), golden: list[str] = ()) -> list[Check]:
+    if out.endswith(".gguf"):
+        return verify_gguf(out, target, data, golden)
     folder = Path(out)
     if not (folder / "config.json").is_file():
         raise TokswapError(f"{out}: not a model folder (no config.json)")
     output = load_tokenizer(resolve(out))
     wanted = load_target(target)
     checks = vocabulary_checks(output, wanted.tokenizer, _config_vocab_size(folder), wanted.rows)
-    for name, path in text_files(list(data)).items():
-        checks.append(text_equivalence(name, output, wanted.tokenizer, read_text_file(path)))
-    checks += [golden_check(Path(path), output) for path in golden]
-    return checks
+    return checks + _text_checks(output, wanted.tokenizer, data, golden)

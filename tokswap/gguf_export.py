@@ -1,0 +1,219 @@
+"""`export-gguf`: a model folder as the GGUF file llama.cpp runs as a drafter.
+
+The vocabulary is the part llama.cpp is strict about (`llamacpp_compat`), so it comes verbatim from the
+target's own GGUF whenever there is one: `--vocab-from`, else the target named in the folder's
+`tokswap_report.json` when that is a GGUF. Tensors are renamed with gguf-py's map for the architecture and
+written one at a time, so memory stays near the size of the largest tensor plus the embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from gguf import GGML_QUANT_SIZES, GGML_QUANT_VERSION, MODEL_ARCH, GGMLQuantizationType, GGUFValueType, GGUFWriter, LlamaFileType, get_tensor_name_map, quants
+
+from .byte_vocab import byte_vocab, first_difference
+from .checkpoint import load_checkpoint
+from .errors import TokswapError
+from .llamacpp_compat import draft_compatibility
+from .llamacpp_vocab import Vocabulary, token_count, vocabulary_from_gguf, vocabulary_from_tokenizer
+from .options import GGUF_TYPES
+from .report import REPORT_FILE
+from .specs import Spec, local_gguf, resolve
+from .staging import published_file
+from .tokenizer_io import load_tokenizer
+
+# Hugging Face architectures written as llama.cpp's `llama` models (Llama, SmolLM, TinyLlama, ...).
+ARCHITECTURES = ("LlamaForCausalLM",)
+
+
+@dataclass
+class GgufExport:
+    path: str
+    type: str
+    vocabulary: str
+    tensors: int
+    bytes: int
+    seconds: float
+
+
+def check_gguf_request(out: Path, kind: str, force: bool) -> None:
+    """Refuse a bad weight type or destination before any work."""
+    if kind not in GGUF_TYPES:
+        raise TokswapError(f"unknown GGUF type {kind!r}; choose one of: {', '.join(GGUF_TYPES)}")
+    if out.suffix != ".gguf":
+        raise TokswapError(f"{out}: a GGUF file name must end in .gguf")
+    if out.is_dir():
+        raise TokswapError(f"{out} is a folder")
+    if out.exists() and not force:
+        raise TokswapError(f"{out} exists; pass --force to replace it")
+    if not out.resolve().parent.is_dir():
+        raise TokswapError(f"{out.parent} does not exist")
+
+
+def _qk_to_llamacpp(weight: torch.Tensor, heads: int) -> torch.Tensor:
+    """llama.cpp's rotary embedding pairs neighbouring dimensions, Hugging Face's pairs the two halves of a head;
+    reorder each head's rows so the same pairs rotate together."""
+    return weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).transpose(1, 2).reshape(weight.shape)
+
+
+def _ggml_type(kind: str, shape: tuple[int, ...]) -> GGMLQuantizationType:
+    if len(shape) < 2 or kind == "f32":
+        return GGMLQuantizationType.F32  # norms and biases stay float32, as llama.cpp's converter keeps them
+    wanted = GGMLQuantizationType[kind.upper()]
+    return wanted if shape[-1] % GGML_QUANT_SIZES[wanted][0] == 0 else GGMLQuantizationType.F16
+
+
+def _encoded(tensor: torch.Tensor, qtype: GGMLQuantizationType) -> np.ndarray:
+    return quants.quantize(tensor.detach().to(torch.float32).numpy(), qtype)
+
+
+def _nbytes(shape: tuple[int, ...], qtype: GGMLQuantizationType) -> int:
+    block, size = GGML_QUANT_SIZES[qtype]
+    return math.prod(shape) // block * size
+
+
+def _rope_theta(config) -> float:
+    params = getattr(config, "rope_parameters", None) or {"rope_type": "default", "rope_theta": getattr(config, "rope_theta", 10000.0)}
+    if params.get("rope_type", "default") != "default":
+        raise TokswapError(f"rope scaling {params['rope_type']!r} is not exported to GGUF yet")
+    return float(params["rope_theta"])
+
+
+def check_exportable(config, what: str) -> None:
+    """Refuse, before any work, a model llama.cpp would not run from tokswap's file."""
+    names = getattr(config, "architectures", None) or []
+    if not any(name in ARCHITECTURES for name in names):
+        raise TokswapError(
+            f"{what} is {', '.join(names) or 'of an unknown architecture'}; tokswap exports GGUF for {', '.join(ARCHITECTURES)} so far"
+        )
+    _rope_theta(config.get_text_config())
+
+
+@dataclass
+class _Planned:
+    """One weight as it goes into the file: its GGUF name and shape, how to read it, and the heads of a q/k
+    projection to reorder (None for every other tensor)."""
+
+    name: str
+    shape: tuple[int, ...]
+    load: Callable[[], torch.Tensor]
+    heads: int | None
+
+
+def _plan(checkpoint, config) -> list[_Planned]:
+    names = get_tensor_name_map(MODEL_ARCH.LLAMA, config.num_hidden_layers)
+    embeddings = checkpoint.embeddings
+    named = [(checkpoint.input_name, tuple(embeddings.input.shape), lambda: embeddings.input)]
+    named += [
+        (entry.name, entry.shape, entry.load)
+        for group in checkpoint.tensors
+        for entry in group
+        if not entry.name.endswith("rotary_emb.inv_freq")
+    ]
+    if not embeddings.tied:
+        named.append((checkpoint.output_name, tuple(embeddings.output.shape), lambda: embeddings.output))
+    heads = {"attn_q": config.num_attention_heads, "attn_k": config.num_key_value_heads}
+    plan = []
+    for name, shape, load in named:
+        gguf_name = names.get_name(name, try_suffixes=(".weight", ".bias"))
+        if gguf_name is None:
+            raise TokswapError(f"tensor {name} has no place in a llama.cpp llama model")
+        plan.append(_Planned(gguf_name, shape, load, heads.get(gguf_name.split(".")[-2])))
+    return plan
+
+
+def _add_hyperparameters(writer: GGUFWriter, config, rows: int, kind: str) -> None:
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_rope_freq_base(_rope_theta(config))
+    writer.add_rope_dimension_count(head_dim)
+    if head_dim != config.hidden_size // config.num_attention_heads:
+        writer.add_key_length(head_dim)
+        writer.add_value_length(head_dim)
+    writer.add_vocab_size(rows)
+    file_types = {"f32": LlamaFileType.ALL_F32, "f16": LlamaFileType.MOSTLY_F16, "bf16": LlamaFileType.MOSTLY_BF16, "q8_0": LlamaFileType.MOSTLY_Q8_0}
+    writer.add_file_type(file_types[kind])
+    if kind == "q8_0":
+        writer.add_quantization_version(GGML_QUANT_VERSION)
+
+
+def write_gguf(path: Path, checkpoint, vocabulary: Vocabulary, kind: str, name: str) -> int:
+    """Write `checkpoint` (a Llama) with `vocabulary` to `path`, streaming one tensor at a time; returns the
+    number of tensors."""
+    config = checkpoint.config.get_text_config()
+    plan = _plan(checkpoint, config)
+    writer = GGUFWriter(None, "llama")
+    writer.add_name(name)
+    _add_hyperparameters(writer, config, checkpoint.embeddings.rows, kind)
+    for key, field in vocabulary.items():
+        item = None if field.item_type is None else GGUFValueType(field.item_type)
+        writer.add_key_value(key, field.value, GGUFValueType(field.type), item)
+    types = [_ggml_type(kind, tensor.shape) for tensor in plan]
+    for tensor, qtype in zip(plan, types):
+        writer.add_tensor_info(tensor.name, tensor.shape, np.dtype(np.float32), _nbytes(tensor.shape, qtype), raw_dtype=qtype)
+    writer.write_header_to_file(path)
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for tensor, qtype in zip(plan, types):
+        weight = tensor.load()
+        writer.write_tensor_data(_encoded(_qk_to_llamacpp(weight, tensor.heads) if tensor.heads else weight, qtype))
+    writer.close()
+    return len(plan)
+
+
+def _report_target(spec: Spec) -> Spec | None:
+    """The GGUF a tokswap folder was transplanted onto, when its report names one reachable without the hub."""
+    report = spec.path / REPORT_FILE if spec.kind == "folder" else None
+    if report is None or not report.is_file():
+        return None
+    return local_gguf(json.loads(report.read_text()).get("target", ""))
+
+
+def _vocabulary(spec: Spec, rows: int, vocab_from: str | None) -> tuple[Vocabulary, str]:
+    """The llama.cpp vocabulary to write and where it came from. A source given with `--vocab-from` must have the
+    model's vocabulary byte for byte; the target in a folder's report was checked when the folder was written."""
+    if vocab_from:
+        source = resolve(vocab_from)
+        differ = first_difference(byte_vocab(load_tokenizer(source)), byte_vocab(load_tokenizer(spec)))
+        if differ is not None:
+            raise TokswapError(f"{source.text} does not have the vocabulary of {spec.text} (they differ at id {differ})")
+    else:
+        source = _report_target(spec) or (spec if spec.kind == "gguf" else None)
+    if source is not None and source.kind == "gguf":
+        return vocabulary_from_gguf(source.path), f"tokenizer.* of {source.path.name}, verbatim"
+    source = source or spec
+    return vocabulary_from_tokenizer(load_tokenizer(source), rows, source.text), f"written from the tokenizer of {source.text}"
+
+
+def export_gguf(model: str, out: str | Path, *, vocab_from: str | None = None, kind: str = "f16", force: bool = False) -> GgufExport:
+    """Write `model` as a GGUF file llama.cpp accepts as a drafter for the target whose vocabulary it has."""
+    out = Path(out)
+    check_gguf_request(out, kind, force)
+    start = time.perf_counter()
+    spec = resolve(model)
+    checkpoint = load_checkpoint(spec)
+    check_exportable(checkpoint.config, spec.text)
+    rows = checkpoint.embeddings.rows
+    vocabulary, origin = _vocabulary(spec, rows, vocab_from)
+    if token_count(vocabulary) != rows:
+        raise TokswapError(f"{spec.text} has {rows} embedding rows but its vocabulary {token_count(vocabulary)} tokens; llama.cpp needs one row per token")
+    with published_file(out) as staging:
+        tensors = write_gguf(staging, checkpoint, vocabulary, kind, out.stem)
+        failed = [check for check in draft_compatibility(vocabulary_from_gguf(staging), vocabulary) if not check.ok]
+        if failed:
+            raise TokswapError(f"the written vocabulary differs from its source ({failed[0].name}: {failed[0].detail}); nothing was written")
+    return GgufExport(str(out), kind, origin, tensors, out.stat().st_size, round(time.perf_counter() - start, 2))

@@ -1,0 +1,148 @@
+"""The `README.md` model card of an output folder, in the Hub's format, written from its report alone.
+
+`eval` and `bench-draft` add what they measure on a tokswap folder to its report (`measured`), and the card is
+rewritten from it, so the card never says anything the report does not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .demo import HUB_ORIGINS
+from .report import REPORT_FILE
+from .staging import published_file
+
+CARD = "README.md"
+TAGS = ("tokswap", "speculative-decoding", "tokenizer-transplant")
+
+
+def report_json(folder: Path) -> dict:
+    return json.loads((folder / REPORT_FILE).read_text())
+
+
+def is_tokswap_folder(path: str | Path) -> bool:
+    return (Path(path) / REPORT_FILE).is_file()
+
+
+def _hub_id(spec: str | None) -> str | None:
+    """The hub repository a spec names or came from, None for local files."""
+    if spec in HUB_ORIGINS:
+        return HUB_ORIGINS[spec]
+    if spec and spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and not Path(spec).exists():
+        return spec
+    return None
+
+
+def _front_matter(report: dict) -> list[str]:
+    lines = ["---"]
+    base = _hub_id(report["source"])
+    if base:
+        lines.append(f"base_model: {base}")
+    lines += ["library_name: transformers", "pipeline_tag: text-generation", "tags:", *(f"- {tag}" for tag in TAGS), "---"]
+    return lines
+
+
+def _what_was_done(report: dict) -> list[str]:
+    options = ", ".join(f"{k}={v}" for k, v in report["method_options"].items()) or "defaults"
+    counts = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in report["counts"].items())
+    rows = [
+        ("source model", f"`{report['source']}` ({report['source_rows']:,} embedding rows)"),
+        ("target tokenizer", f"`{report['target']}` ({report['target_rows']:,} rows)"),
+        ("method", f"`{report['method']}` ({options})"),
+        *([("donor", f"`{report['donor']}`")] if report.get("donor") else []),
+        ("rows", counts),
+        ("weights", f"{report['dtype']}, {'tied' if report['tied'] else 'untied'} embeddings"),
+        ("made with", ", ".join(f"{k} {v}" for k, v in report["versions"].items())),
+    ]
+    return ["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
+
+
+def _measured(report: dict) -> list[str]:
+    measured = report.get("measured", {})
+    if not measured:
+        return ["Nothing measured yet: `tokswap eval` and `tokswap bench-draft` on this folder add their figures here."]
+    lines = []
+    if "eval" in measured:
+        figures = measured["eval"]
+        lines += [f"Bits per byte (`tokswap eval`, baseline `{figures.get('baseline')}`):", "", "| text | bits per byte | ratio to baseline |", "|---|---|---|"]
+        for domain, row in figures["texts"].items():
+            ratio = f"{row['bpb_ratio']:.3f}" if "bpb_ratio" in row else "-"
+            lines.append(f"| {domain} | {row['bits_per_byte']:.4f} | {ratio} |")
+        lines.append("")
+    if "bench_draft" in measured:
+        figures = measured["bench_draft"]
+        lines += [f"Speculative decoding (`tokswap bench-draft`, target `{figures['target']}`):", "", "| mode | tokens per target call | seconds | identical to target |", "|---|---|---|---|"]
+        for mode in figures["modes"]:
+            lines.append(f"| {mode['mode']} | {mode['tokens_per_target_call']:.2f} | {mode['seconds']:.1f} | {mode['identical_to_target']} |")
+    return lines
+
+
+def _usage(report: dict, name: str) -> list[str]:
+    target = _hub_id(report["target"]) or report["target"]
+    return [
+        "**transformers** (assisted generation; the vocabularies are identical, so no translation is needed):",
+        "",
+        "```python",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        "",
+        f'tokenizer = AutoTokenizer.from_pretrained("{target}")',
+        f'target = AutoModelForCausalLM.from_pretrained("{target}")',
+        f'drafter = AutoModelForCausalLM.from_pretrained("{name}")',
+        'inputs = tokenizer("The quick brown fox", return_tensors="pt")',
+        "print(tokenizer.decode(target.generate(**inputs, assistant_model=drafter, max_new_tokens=64)[0]))",
+        "```",
+        "",
+        "**llama.cpp**: export a GGUF whose vocabulary is the target GGUF's, verbatim, and check it with llama.cpp's rule:",
+        "",
+        "```sh",
+        f"tokswap export-gguf {name} -o drafter.gguf --vocab-from TARGET.gguf",
+        "tokswap verify drafter.gguf --target TARGET.gguf",
+        'llama-speculative-simple -m TARGET.gguf -md drafter.gguf --spec-type draft-simple -p "The quick brown fox"',
+        "llama-server -m TARGET.gguf -md drafter.gguf",
+        "```",
+        "",
+        "**vLLM** (draft-model speculative decoding):",
+        "",
+        "```python",
+        "from vllm import LLM",
+        "",
+        f'llm = LLM(model="{target}", speculative_config={{"model": "{name}", "method": "draft_model", "num_speculative_tokens": 4}})',
+        "```",
+    ]
+
+
+def model_card(report: dict, name: str) -> str:
+    title = f"# {name}: `{report['source']}` speaking the vocabulary of `{report['target']}`"
+    summary = (
+        f"`{report['source']}` moved onto the tokenizer of `{report['target']}` by tokswap: "
+        "shared tokens keep their embeddings, new ones were filled by the method below. The tokenizer files are the "
+        "target's, so this model drafts for the target with no glue."
+    )
+    sections = [
+        "\n".join(_front_matter(report)),
+        title,
+        summary,
+        "## What was done\n\n" + "\n".join(_what_was_done(report)),
+        "## Measured\n\n" + "\n".join(_measured(report)),
+        "## Use as a drafter\n\n" + "\n".join(_usage(report, name)),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _replace(path: Path, text: str) -> None:
+    with published_file(path) as staging:
+        staging.write_text(text, encoding="utf-8")
+
+
+def write_model_card(folder: Path, report: dict, name: str | None = None) -> None:
+    _replace(folder / CARD, model_card(report, name or folder.name))
+
+
+def record_measurement(folder: str | Path, kind: str, figures: dict) -> None:
+    """Add `figures` under `measured[kind]` in a tokswap folder's report and rewrite its card."""
+    folder = Path(folder)
+    report = report_json(folder)
+    report.setdefault("measured", {})[kind] = figures
+    _replace(folder / REPORT_FILE, json.dumps(report, indent=2) + "\n")
+    write_model_card(folder, report)
