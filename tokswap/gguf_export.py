@@ -165,13 +165,15 @@ def write_gguf(path: Path, checkpoint, vocabulary: Vocabulary, kind: str, name: 
     types = [_ggml_type(kind, tensor.shape) for tensor in plan]
     for tensor, qtype in zip(plan, types):
         writer.add_tensor_info(tensor.name, tensor.shape, np.dtype(np.float32), _nbytes(tensor.shape, qtype), raw_dtype=qtype)
-    writer.write_header_to_file(path)
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for tensor, qtype in zip(plan, types):
-        weight = tensor.load()
-        writer.write_tensor_data(_encoded(_qk_to_llamacpp(weight, tensor.heads) if tensor.heads else weight, qtype))
-    writer.close()
+    try:
+        writer.write_header_to_file(path)
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        for tensor, qtype in zip(plan, types):
+            weight = tensor.load()
+            writer.write_tensor_data(_encoded(_qk_to_llamacpp(weight, tensor.heads) if tensor.heads else weight, qtype))
+    finally:
+        writer.close()
     return len(plan)
 
 
