@@ -188,17 +188,15 @@ def _report_target(spec: Spec) -> Spec | None:
 def _vocabulary(spec: Spec, rows: int, vocab_from: str | None) -> tuple[Vocabulary, str]:
     """The llama.cpp vocabulary to write and where it came from. A source given with `--vocab-from` must have the
     model's vocabulary byte for byte; the target in a folder's report was checked when the folder was written."""
+    source = resolve(vocab_from) if vocab_from else _report_target(spec) or spec
+    tokenizer = load_tokenizer(source) if vocab_from or source.kind != "gguf" else None
     if vocab_from:
-        source = resolve(vocab_from)
-        differ = first_difference(byte_vocab(load_tokenizer(source)), byte_vocab(load_tokenizer(spec)))
+        differ = first_difference(byte_vocab(tokenizer), byte_vocab(load_tokenizer(spec)))
         if differ is not None:
             raise TokswapError(f"{source.text} does not have the vocabulary of {spec.text} (they differ at id {differ})")
-    else:
-        source = _report_target(spec) or (spec if spec.kind == "gguf" else None)
-    if source is not None and source.kind == "gguf":
+    if source.kind == "gguf":
         return vocabulary_from_gguf(source.path), f"tokenizer.* of {source.path.name}, verbatim"
-    source = source or spec
-    return vocabulary_from_tokenizer(load_tokenizer(source), rows, source.text), f"written from the tokenizer of {source.text}"
+    return vocabulary_from_tokenizer(tokenizer, rows, source.text), f"written from the tokenizer of {source.text}"
 
 
 def export_gguf(model: str, out: str | Path, *, vocab_from: str | None = None, kind: str = "f16", force: bool = False) -> GgufExport:

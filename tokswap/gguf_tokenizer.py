@@ -135,12 +135,11 @@ PRE_TYPE_PROBE = (
 def llamacpp_pre_type(backend) -> str | None:
     """The `tokenizer.ggml.pre` name of llama.cpp's split that cuts text exactly as `backend` (a `tokenizers`
     byte-level BPE) does, judged on cases where llama.cpp's splits differ; None when none of them does."""
-    ignore_merges = bool(json.loads(backend.to_str())["model"].get("ignore_merges", False))
     if backend.pre_tokenizer is None:
         return None
     wanted = backend.pre_tokenizer.pre_tokenize_str(PRE_TYPE_PROBE)
     for names, split in _FAMILIES.items():
-        if split.ignore_merges == ignore_merges and _pre_tokenizer(split).pre_tokenize_str(PRE_TYPE_PROBE) == wanted:
+        if split.ignore_merges == backend.model.ignore_merges and _pre_tokenizer(split).pre_tokenize_str(PRE_TYPE_PROBE) == wanted:
             return names[0]
     return None
 

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from gguf import GGUFValueType, TokenType
+from tokenizers import decoders, models
 
 from .errors import TokswapError
 from .gguf_file import GgufField, gguf_fields
@@ -51,9 +52,8 @@ def _added_by_default(tokenizer) -> tuple[bool, bool]:
 def llamacpp_pre(tokenizer, what: str) -> str:
     """The `tokenizer.ggml.pre` a tokenizer is written with; refused when tokswap cannot write it for llama.cpp."""
     backend = tokenizer.backend_tokenizer
-    data = json.loads(backend.to_str())
     hint = "; export with `tokswap export-gguf --vocab-from` the target's own GGUF file"
-    if data["model"]["type"] != "BPE" or (data.get("decoder") or {}).get("type") != "ByteLevel":
+    if not isinstance(backend.model, models.BPE) or not isinstance(backend.decoder, decoders.ByteLevel):
         raise TokswapError(f"{what}: tokswap writes llama.cpp vocabularies for byte-level BPE tokenizers only{hint}")
     pre = llamacpp_pre_type(backend)
     if pre is None:
