@@ -1,4 +1,4 @@
-"""A GGUF file's header and metadata, read without loading its tensors or parsing its vocabulary."""
+"""A GGUF file's header and metadata, read and checked without loading its tensors."""
 
 from __future__ import annotations
 
@@ -23,20 +23,6 @@ def gguf_tensor_count(path: Path) -> int:
     return tensors
 
 
-def gguf_metadata(path: Path) -> dict:
-    """The file's metadata, arrays as their lengths: milliseconds even for a 262k vocabulary. A file cut short
-    or overwritten is one clear error."""
-    from transformers.integrations.gguf.reader import read_gguf_metadata
-
-    gguf_tensor_count(path)
-    try:
-        return read_gguf_metadata(str(path), ())[0]
-    except struct.error:
-        raise TokswapError(f"{path}: damaged GGUF file (it ends inside its metadata after {path.stat().st_size:,} bytes)") from None
-    except Exception as exc:  # noqa: BLE001 - whatever the reader trips on, the file is unusable
-        raise TokswapError(f"{path}: damaged GGUF file ({first_line(exc)})") from None
-
-
 @dataclass(frozen=True)
 class GgufField:
     """One metadata value with its GGUF types, so it can be written back exactly: strings stay bytes."""
@@ -50,52 +36,78 @@ _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: 
 _STRING, _ARRAY = 8, 9
 
 
-def _string(blob: memoryview, pos: int) -> tuple[bytes, int]:
+def _string(blob: memoryview, pos: int, keep: bool) -> tuple[bytes | None, int]:
     (length,) = struct.unpack_from("<Q", blob, pos)
-    return bytes(blob[pos + 8 : pos + 8 + length]), pos + 8 + length
+    return bytes(blob[pos + 8 : pos + 8 + length]) if keep else None, pos + 8 + length
 
 
-def _value(blob: memoryview, pos: int, kind: int, keep: bool) -> tuple[object, int]:
+def _value(blob: memoryview, pos: int, kind: int, whole: bool) -> tuple[object, int]:
+    """A value and the offset past it; an array is its length unless `whole`."""
     if kind in _SCALARS:
         return struct.unpack_from("<" + _SCALARS[kind], blob, pos)[0], pos + struct.calcsize(_SCALARS[kind])
     if kind == _STRING:
-        return _string(blob, pos)
+        return _string(blob, pos, True)
     if kind != _ARRAY:
         raise ValueError(f"unknown metadata type {kind}")
     item, count = struct.unpack_from("<IQ", blob, pos)
     pos += 12
     if item in _SCALARS:
-        width = struct.calcsize(_SCALARS[item])
-        values = list(struct.unpack_from(f"<{count}{_SCALARS[item]}", blob, pos)) if keep else count
-        return values, pos + count * width
+        end = pos + count * struct.calcsize(_SCALARS[item])
+        return list(struct.unpack_from(f"<{count}{_SCALARS[item]}", blob, pos)) if whole else count, end
     values = []
     for _ in range(count):
-        value, pos = _value(blob, pos, item, keep)
+        value, pos = _value(blob, pos, item, whole) if item != _STRING else _string(blob, pos, whole)
         values.append(value)
-    return values if keep else count, pos
+    return values if whole else count, pos
 
 
-def gguf_fields(path: Path, wanted: Callable[[str], bool]) -> dict[str, GgufField]:
-    """The metadata keys `wanted` picks, with their types and whole values (a 262k vocabulary in about a
-    second: gguf-py's reader builds a view per entry of every array first, half a minute on Gemma-3)."""
-    gguf_tensor_count(path)
+def _fields(path: Path, whole: Callable[[str], bool]) -> dict[str, GgufField]:
+    """Every metadata key with its types, arrays whole for the keys `whole` picks and as their lengths otherwise;
+    the tensor table after them is walked too, so a file cut anywhere before its tensor data is found."""
+    tensors = gguf_tensor_count(path)
+    fields = {}
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         blob = memoryview(mapped)
         try:
-            (keys,) = struct.unpack_from("<Q", blob, 16)
-            pos, fields = 24, {}
+            version, _, keys = struct.unpack_from("<IQQ", blob, 4)
+            if version == 1:
+                raise ValueError("GGUF v1 counts in 32 bits; no file in use still does")
+            pos = 24
             for _ in range(keys):
-                key, pos = _string(blob, pos)
+                key, pos = _string(blob, pos, True)
                 name = key.decode("utf-8")
                 (kind,) = struct.unpack_from("<I", blob, pos)
-                keep = wanted(name)
-                value, after = _value(blob, pos + 4, kind, keep)
-                if keep:
-                    item = struct.unpack_from("<I", blob, pos + 4)[0] if kind == _ARRAY else None
-                    fields[name] = GgufField(kind, value, item)
+                value, after = _value(blob, pos + 4, kind, whole(name))
+                item = struct.unpack_from("<I", blob, pos + 4)[0] if kind == _ARRAY else None
+                fields[name] = GgufField(kind, value, item)
                 pos = after
-        except (struct.error, ValueError, UnicodeDecodeError) as exc:
-            raise TokswapError(f"{path}: damaged GGUF metadata ({first_line(exc)})") from None
+            for _ in range(tensors):
+                _, pos = _string(blob, pos, False)
+                (dims,) = struct.unpack_from("<I", blob, pos)
+                pos += 4 + 8 * dims + 12
+            if pos > len(blob):
+                raise struct.error("past the end")
+        except struct.error:
+            raise TokswapError(f"{path}: damaged GGUF file (it ends inside its metadata after {len(blob):,} bytes)") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TokswapError(f"{path}: damaged GGUF file ({first_line(exc)})") from None
         finally:
             blob.release()
+    if "general.architecture" not in fields:
+        raise TokswapError(f"{path}: damaged GGUF file (no general.architecture in its metadata)")
     return fields
+
+
+def gguf_metadata(path: Path) -> dict:
+    """The file's metadata, strings decoded and arrays as their lengths. A file cut short or overwritten is one
+    clear error."""
+    try:
+        return {key: f.value.decode("utf-8") if isinstance(f.value, bytes) else f.value for key, f in _fields(path, lambda key: False).items()}
+    except UnicodeDecodeError as exc:
+        raise TokswapError(f"{path}: damaged GGUF file ({first_line(exc)})") from None
+
+
+def gguf_fields(path: Path, wanted: Callable[[str], bool]) -> dict[str, GgufField]:
+    """The metadata keys `wanted` picks, with their types and whole values (a 262k vocabulary in well under a
+    second: gguf-py's reader builds a view per entry of every array first, half a minute on Gemma-3)."""
+    return {key: field for key, field in _fields(path, wanted).items() if wanted(key)}
