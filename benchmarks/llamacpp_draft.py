@@ -23,21 +23,12 @@ import tempfile
 from pathlib import Path
 
 from llamacpp_build import built_tool, llamacpp_ids
-from measure import measured_run
+from measure import dev_prompts, measured_run
 
 from tokswap.eval.bench_draft import DEFAULT_PROMPTS
 from tokswap.specs import resolve
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
-
-
-def dev_prompts(data: Path, domains: tuple[str, ...] = ("en", "de", "code")) -> list[str]:
-    """One prompt per domain: the first line of at least 60 characters, cut to 200."""
-    prompts = []
-    for domain in domains:
-        lines = [line for line in (data / f"{domain}.txt").read_text().splitlines() if len(line) >= 60]
-        prompts.append(lines[0][:200])
-    return prompts
 
 
 def _number(pattern: str, text: str) -> float:

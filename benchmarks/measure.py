@@ -58,3 +58,12 @@ def print_bits_per_byte(bpb: dict[str, dict[str, float]]) -> None:
     for name in bpb:
         if name != "subword":
             print(f"{name + ' / subword':{width}s}" + "".join(f"{bpb[name][d] / bpb['subword'][d]:8.4f}" for d in domains))
+
+
+def dev_prompts(data: Path, domains: tuple[str, ...] = ("en", "de", "code"), per_domain: int = 1) -> list[str]:
+    """`per_domain` prompts per domain: lines of at least 60 characters, evenly spaced from the first, cut to 200."""
+    prompts = []
+    for domain in domains:
+        lines = [line for line in (data / f"{domain}.txt").read_text().splitlines() if len(line) >= 60]
+        prompts += [lines[i * len(lines) // per_domain][:200] for i in range(per_domain)]
+    return prompts

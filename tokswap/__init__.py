@@ -10,7 +10,9 @@ import importlib
 
 _PUBLIC = {
     "TokswapError": "tokswap.errors",
+    "build_hot_drafters": "tokswap.hot_drafter",
     "export_gguf": "tokswap.gguf_export",
+    "load_drafter": "tokswap.hot_head",
     "load_model": "tokswap.loading",
     "load_target": "tokswap.loading",
     "transplant": "tokswap.pipeline",

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 
+from .draft_options import CalibrationOptions, DraftSettings
 from .errors import TokswapError
 from .methods import REGISTRY, checked_options, method_names, options_class
 from .options import BUDGET, GGUF_TYPES, LoopOptions, add_flags, cli_fields, given, synopsis
@@ -36,15 +37,15 @@ def method_synopsis() -> str:
     return "\n".join(f"  {name + ':':{width}s}{synopsis(cls)}" for name, cls in classes.items() if synopsis(cls))
 
 
+def _with_examples(commands, name: str, help: str, epilog: str) -> argparse.ArgumentParser:
+    """A command whose help ends with its examples, laid out as written."""
+    return commands.add_parser(name, help=help, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokswap", description="Move a pretrained language model onto another tokenizer.")
     commands = parser.add_subparsers(dest="command", required=True)
-    sub = commands.add_parser(
-        "transplant",
-        help="give MODEL the vocabulary of TOKENIZER and write a Hugging Face folder",
-        epilog=f"method options:\n{method_synopsis()}\n\n{TRANSPLANT_EXAMPLES}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    sub = _with_examples(commands, "transplant", "give MODEL the vocabulary of TOKENIZER and write a Hugging Face folder", f"method options:\n{method_synopsis()}\n\n{TRANSPLANT_EXAMPLES}")
     sub.add_argument("model", metavar="MODEL", help="the source model")
     sub.add_argument("--tokenizer", required=True, metavar="TOK", help="the target tokenizer (or a model that has it)")
     sub.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
@@ -77,18 +78,23 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench-draft", help="speculative decoding speed of a drafter against its target")
     bench.add_argument("--target", required=True, metavar="MODEL")
-    bench.add_argument("--drafter", required=True, metavar="MODEL")
+    bench.add_argument("--drafter", required=True, nargs="+", metavar="MODEL", help="one or more drafters with the target's vocabulary; a folder's draft_vocab.safetensors gives it a hot head")
     bench.add_argument("--uag", metavar="SOURCE_MODEL", help="also run Universal Assisted Generation with this original drafter")
     bench.add_argument("--prompts", metavar="FILE", help="one prompt per line (default: a built-in varied set)")
     bench.add_argument("--max-new-tokens", type=int, default=64)
+    add_flags(bench.add_argument_group("drafting (every drafter, UAG's included)"), {"": DraftSettings})
     bench.add_argument("--json", action="store_true")
 
-    export = commands.add_parser(
-        "export-gguf",
-        help="write a model folder as a GGUF file llama.cpp runs as a drafter",
-        epilog=EXPORT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    hot = _with_examples(commands, "draft-vocab", "copy a drafter folder with the target tokens its output head may keep (draft_vocab.safetensors)", DRAFT_VOCAB_EXAMPLES)
+    hot.add_argument("model", metavar="MODEL", help="a drafter folder with the target's vocabulary")
+    hot.add_argument("--target", required=True, metavar="TARGET", help="the model the drafter drafts for")
+    hot.add_argument("--calibration", required=True, nargs="+", metavar="PATH", help="text files or folders of .txt files")
+    hot.add_argument("--keep", required=True, type=int, nargs="+", metavar="N", help="target tokens the drafter may propose (several: one calibration, a folder each)")
+    hot.add_argument("-o", "--output", required=True, metavar="OUT", help="new drafter folder ({keep} in it names one per N)")
+    add_flags(hot.add_argument_group("calibration"), {"": CalibrationOptions})
+    hot.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+
+    export = _with_examples(commands, "export-gguf", "write a model folder as a GGUF file llama.cpp runs as a drafter", EXPORT_EXAMPLES)
     export.add_argument("model", metavar="MODEL", help="a tokswap output folder or any Llama-family model")
     export.add_argument("-o", "--output", required=True, metavar="FILE.gguf")
     export.add_argument("--vocab-from", metavar="TARGET", help="the target whose vocabulary is written; a GGUF's tokenizer.* keys are copied verbatim (default: the target in the folder's report when it is a GGUF, else the folder's tokenizer)")
@@ -105,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="everything under the cache folder")
     return parser
 
+
+DRAFT_VOCAB_EXAMPLES = """examples:
+  tokswap draft-vocab drafter/ --target gemma-3-270m --calibration corpus/ --keep 32768 -o drafter-32k/
+  tokswap draft-vocab drafter/ --target gemma-3-270m --calibration corpus/ --keep 8192 32768 -o drafter-{keep}/
+  tokswap bench-draft --target gemma-3-270m --drafter drafter/ drafter-32k/ --uag smollm2-135m --draft-tokens 3
+
+OUT is MODEL's folder unchanged plus draft_vocab.safetensors (EAGLE-3's d2t/t2d). tokswap.load_drafter(OUT)
+gives a model whose output head computes only those rows, for transformers' assistant_model=."""
 
 EXPORT_EXAMPLES = """examples:
   tokswap export-gguf drafter/ -o drafter.gguf                       (target vocabulary from the report's GGUF)
@@ -134,9 +148,7 @@ def add_loop_flags(parser: argparse.ArgumentParser, options: type[LoopOptions]) 
 def _hypernet_train_parser(commands) -> None:
     from .hypernet.options import TrainOptions
 
-    train = commands.add_parser(
-        "train", help="train (or resume) a hypernetwork for MODEL on a folder of text", epilog=HYPERNET_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    train = _with_examples(commands, "train", "train (or resume) a hypernetwork for MODEL on a folder of text", HYPERNET_EXAMPLES)
     train.add_argument("model", metavar="MODEL", help="the source model")
     train.add_argument("--data", required=True, metavar="DIR", help="folder of .txt files to train on")
     train.add_argument("-o", "--output", required=True, metavar="HN", help="hypernetwork folder (resumed when it holds a run)")
@@ -231,22 +243,36 @@ def _verify(args: argparse.Namespace) -> int:
 def _bench_draft(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .eval.bench_draft import bench_draft, format_table
-    from .eval.evaluate import read_text_file
+    from .texts import read_lines
 
+    settings = DraftSettings(**given(args, DraftSettings))
     if args.max_new_tokens < 1:
         raise TokswapError("--max-new-tokens must be >= 1")
     prompts = None
     if args.prompts:
         if not Path(args.prompts).is_file():
             raise TokswapError(f"{args.prompts}: no such file")
-        prompts = [line for line in read_text_file(Path(args.prompts)).splitlines() if line.strip()]
-        if not prompts:
-            raise TokswapError(f"{args.prompts} has no prompts (one per line)")
-    results = bench_draft(args.target, args.drafter, args.uag, prompts, args.max_new_tokens)
+        prompts = read_lines(Path(args.prompts))
+    from .eval.bench_draft import bench_draft, format_table
+
+    progress = None if args.json else lambda r: print(f"tokswap: {r.mode} done in {r.seconds:.1f} s", file=sys.stderr)
+    results = bench_draft(args.target, args.drafter, args.uag, prompts, args.max_new_tokens, settings, progress)
     print(json.dumps({r.mode: r.to_json() for r in results}, indent=2) if args.json else format_table(results))
-    figures = {"target": args.target, "prompts": args.prompts or "built-in", "max_new_tokens": args.max_new_tokens}
-    _record(args.drafter, "bench_draft", {**figures, "modes": [r.to_json() for r in results]})
+    figures = {"target": args.target, "prompts": args.prompts or "built-in", "max_new_tokens": args.max_new_tokens, **given(args, DraftSettings)}
+    for drafter, mode in zip(args.drafter, [r for r in results if r.mode.startswith("drafter")]):
+        modes = [r.to_json() for r in results if not r.mode.startswith("drafter") or r is mode]
+        _record(drafter, "bench_draft", {**figures, "modes": modes})
+    return 0
+
+
+def _draft_vocab(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    options = CalibrationOptions(**given(args, CalibrationOptions))
+    from .hot_drafter import build_hot_drafters
+
+    reports = build_hot_drafters(args.model, args.target, args.calibration, args.keep, args.output, options, args.force)
+    print(json.dumps([asdict(r) for r in reports] if len(reports) > 1 else asdict(reports[0]), indent=2))
     return 0
 
 
@@ -271,7 +297,7 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft, "hypernet": _hypernet, "export-gguf": _export_gguf, "cache": _cache}
+COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft, "draft-vocab": _draft_vocab, "hypernet": _hypernet, "export-gguf": _export_gguf, "cache": _cache}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from .byte_vocab import ROLES
+from .errors import TokswapError
 
 PIPELINE_PARTS = ("normalizer", "pre_tokenizer", "decoder")
 PROBE_TEXT = "Hello world, 42 äöü 日本語\n\tdef f(x):  return x"
@@ -55,3 +56,10 @@ def vocabulary_checks(output, target, config_vocab_size: int, target_rows: int) 
     """The tokenizer checks, and the output config's vocabulary size against the target's rows."""
     size = _check("config vocab_size", config_vocab_size == target_rows, f"{config_vocab_size} != {target_rows}")
     return [*tokenizer_checks(output, target), size]
+
+
+def check_same_vocabulary(drafter_tokenizer, drafter_rows: int, target_tokenizer, target_rows: int, name: str) -> None:
+    """A drafter must speak its target's vocabulary exactly; the first difference is the one line."""
+    failed = [c for c in vocabulary_checks(drafter_tokenizer, target_tokenizer, drafter_rows, target_rows) if not c.ok]
+    if failed:
+        raise TokswapError(f"{name} does not share the target's vocabulary ({failed[0].name}: {failed[0].detail}); run tokswap verify")

@@ -7,6 +7,7 @@ rewritten from it, so the card never says anything the report does not.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from .demo import HUB_ORIGINS
@@ -54,8 +55,17 @@ def _what_was_done(report: dict) -> list[str]:
         ("rows", counts),
         ("weights", f"{report['dtype']}, {'tied' if report['tied'] else 'untied'} embeddings"),
         ("made with", ", ".join(f"{k} {v}" for k, v in report["versions"].items())),
+        *([("hot vocabulary", _hot_vocabulary(report["draft_vocab"]))] if "draft_vocab" in report else []),
     ]
     return ["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
+
+
+def _hot_vocabulary(section: dict) -> str:
+    coverage = ", ".join(f"{share:.1%} of the {name} calibration tokens" for name, share in section["coverage"].items())
+    return (
+        f"{section['keep']:,} of {section['target_rows']:,} target tokens in `{section['file']}` (EAGLE-3 `d2t`/`t2d`), "
+        f"ranked by {section['calibration']['source']} calibration; they cover {coverage}"
+    )
 
 
 def _measured(report: dict) -> list[str]:
@@ -80,15 +90,18 @@ def _measured(report: dict) -> list[str]:
 
 def _usage(report: dict, name: str) -> list[str]:
     target = _hub_id(report["target"]) or report["target"]
+    hot = "draft_vocab" in report
+    load = [f'drafter = load_drafter("{name}").module  # its output head computes only the hot vocabulary'] if hot else [f'drafter = AutoModelForCausalLM.from_pretrained("{name}")']
     return [
         "**transformers** (assisted generation; the vocabularies are identical, so no translation is needed):",
         "",
         "```python",
         "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        *(["from tokswap import load_drafter"] if hot else []),
         "",
         f'tokenizer = AutoTokenizer.from_pretrained("{target}")',
         f'target = AutoModelForCausalLM.from_pretrained("{target}")',
-        f'drafter = AutoModelForCausalLM.from_pretrained("{name}")',
+        *load,
         'inputs = tokenizer("The quick brown fox", return_tensors="pt")',
         "print(tokenizer.decode(target.generate(**inputs, assistant_model=drafter, max_new_tokens=64)[0]))",
         "```",
@@ -139,10 +152,15 @@ def write_model_card(folder: Path, report: dict, name: str | None = None) -> Non
     _replace(folder / CARD, model_card(report, name or folder.name))
 
 
-def record_measurement(folder: str | Path, kind: str, figures: dict) -> None:
-    """Add `figures` under `measured[kind]` in a tokswap folder's report and rewrite its card."""
+def update_report(folder: str | Path, update: Callable[[dict], None], name: str | None = None) -> None:
+    """Change a tokswap folder's report in place and rewrite its card from it."""
     folder = Path(folder)
     report = report_json(folder)
-    report.setdefault("measured", {})[kind] = figures
+    update(report)
     _replace(folder / REPORT_FILE, json.dumps(report, indent=2) + "\n")
-    write_model_card(folder, report)
+    write_model_card(folder, report, name)
+
+
+def record_measurement(folder: str | Path, kind: str, figures: dict) -> None:
+    """Add `figures` under `measured[kind]` in a tokswap folder's report and rewrite its card."""
+    update_report(folder, lambda report: report.setdefault("measured", {}).__setitem__(kind, figures))

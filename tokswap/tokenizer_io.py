@@ -60,3 +60,9 @@ def save_tokenizer(tokenizer, spec: Spec, folder: Path) -> None:
         shutil.copyfile(spec.path / name, folder / name)
     if not copied:
         tokenizer.save_pretrained(folder)
+
+
+def bos_prefix(tokenizer) -> list[int]:
+    """The BOS the tokenizer adds to every text, or nothing."""
+    bos = tokenizer.bos_token_id
+    return [bos] if bos is not None and tokenizer("x").input_ids[:1] == [bos] else []

@@ -13,8 +13,12 @@ from tokswap import transplant_embeddings
 from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
 from tokswap.checkpoint import Embeddings
+from tokswap.draft_options import CalibrationOptions, DraftSettings
+from tokswap.draft_vocab import read_draft_vocab
+from tokswap.eval.bench_draft import bench_draft
 from tokswap.eval.bits_per_byte import score_text
 from tokswap.gguf_export import export_gguf
+from tokswap.hot_drafter import build_hot_drafters
 from tokswap.llamacpp_compat import draft_compatibility
 from tokswap.llamacpp_vocab import vocabulary_from_gguf
 from tokswap.loading import load_donor
@@ -196,3 +200,20 @@ def test_drafter_exports_to_a_gguf_llamacpp_pairs_with_gemma(drafter, tmp_path):
         bound = tensor.abs().max().item() / 100  # a q8_0 block's step is its largest magnitude / 127
         assert (exported[name] - tensor).abs().max().item() <= bound, name
     assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in (out / "README.md").read_text()
+
+
+def test_hot_vocabulary_drafter_for_gemma_is_lossless(drafter, tmp_path):
+    """The real 262k-row drafter trimmed to 32,768 hot rows by Gemma's own continuations: the folder is the
+    drafter plus EAGLE-3 tensors that keep Gemma's <eos>, and drafting with the hot head gives Gemma's output."""
+    out, _ = drafter
+    calibration = tmp_path / "calibration.txt"
+    calibration.write_text(ENGLISH)
+    options = CalibrationOptions(prompts=4, new_tokens=8, batch_size=4)
+    [report] = build_hot_drafters(str(out), "gemma-3-270m", [str(calibration)], [32768], tmp_path / "hot", options)
+    assert report.end_ids == [1] and report.coverage["generated"] == 1.0 and report.calibration["prompts"] >= 4
+    vocab = read_draft_vocab(tmp_path / "hot")
+    assert len(vocab) == 32768 and vocab.target_size == 262144 and 1 in vocab.target_ids.tolist()
+    prompts = ["The three most important ideas in the history of science are"]
+    settings = DraftSettings(draft_tokens=2, confidence_threshold=0.0)
+    alone, hot = bench_draft("gemma-3-270m", [str(tmp_path / "hot")], prompts=prompts, max_new_tokens=16, settings=settings)
+    assert hot.identical_to_target and hot.head_rows == 32768 and hot.drafted_tokens > 0 and hot.cost_ratio > 0

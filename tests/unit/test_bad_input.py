@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from builders import cli_error, tiny_llama
+from safetensors.torch import save_file
 
 from tokswap.gguf_export import export_gguf
 
@@ -37,7 +38,7 @@ def world(tmp_path_factory, tied_model, spm_folder, bpe_folder, spm_tok) -> dict
     paths["not_gguf"] = root / "noise.gguf"
     paths["not_gguf"].write_bytes(b"\x00" * 64)
     paths["cut_gguf"] = _cut_gguf(root / "cut.gguf")
-    for name, content in {"empty.txt": b"", "binary.txt": b"\xff\xfe\x00\x81 binary", "blank_prompts.txt": b"\n \n"}.items():
+    for name, content in {"empty.txt": b"", "binary.txt": b"\xff\xfe\x00\x81 binary", "blank_prompts.txt": b"\n \n", "nul.txt": b"text\x00more"}.items():
         (root / name).write_bytes(content)
         paths[name.removesuffix(".txt")] = root / name
     (root / "text").mkdir()
@@ -55,6 +56,9 @@ def world(tmp_path_factory, tied_model, spm_folder, bpe_folder, spm_tok) -> dict
     paths["drafter_gguf"] = root / "drafter.gguf"
     export_gguf(str(tied_model), paths["drafter_gguf"], kind="f32")
     paths["gguf_out"] = root / "new.gguf"
+    paths["bad_hot"] = root / "bad_hot"
+    shutil.copytree(tied_model, paths["bad_hot"])
+    save_file({"d2t": torch.tensor([4, 0])}, paths["bad_hot"] / "draft_vocab.safetensors")
     return paths
 
 
@@ -85,6 +89,7 @@ def _cut_gguf(path: Path) -> Path:
 
 
 T = ("transplant", "{model}", "--tokenizer", "{spm}", "-o", "{out}")
+H = ("draft-vocab", "{model}", "--target", "{model}", "--calibration", "{text}", "--keep")
 CASES = [
     Case("transplant: missing model", ("transplant", "{missing}", "--tokenizer", "{spm}", "-o", "{out}"), "no such file or folder"),
     Case("transplant: alias typo", ("transplant", "smollm2-136m", "--tokenizer", "{spm}", "-o", "{out}"), "did you mean smollm2-135m?"),
@@ -109,10 +114,23 @@ CASES = [
     Case("verify: golden without .out", ("verify", "{model}", "--target", "{bpe}", "--golden", "{inp}"), "golden vectors need both"),
     Case("verify: target alias typo", ("verify", "{model}", "--target", "gemma-3-27m"), "did you mean gemma-3-270m?"),
     Case("bench-draft: missing prompts", ("bench-draft", "--target", "{model}", "--drafter", "{model}", "--prompts", "{missing}"), "no such file"),
-    Case("bench-draft: no prompts", ("bench-draft", "--target", "{model}", "--drafter", "{model}", "--prompts", "{blank_prompts}"), "has no prompts"),
+    Case("bench-draft: no prompts", ("bench-draft", "--target", "{model}", "--drafter", "{model}", "--prompts", "{blank_prompts}"), "is empty"),
     Case("bench-draft: binary prompts", ("bench-draft", "--target", "{model}", "--drafter", "{model}", "--prompts", "{binary}"), "is not UTF-8 text"),
     Case("bench-draft: no tokens to draft", ("bench-draft", "--target", "{model}", "--drafter", "{model}", "--max-new-tokens", "0"), ">= 1"),
     Case("bench-draft: damaged drafter", ("bench-draft", "--target", "{model}", "--drafter", "{cut}"), "truncated safetensors file"),
+    Case("bench-draft: no draft tokens", ("bench-draft", "--target", "{model}", "--drafter", "{model}", "--draft-tokens", "0"), "--draft-tokens must be >= 1"),
+    Case("bench-draft: confidence out of range", ("bench-draft", "--target", "{model}", "--drafter", "{model}", "--confidence-threshold", "1.5"), "must be in [0, 1)"),
+    Case("bench-draft: damaged draft vocabulary", ("bench-draft", "--target", "{model}", "--drafter", "{bad_hot}"), "is not a draft vocabulary"),
+    Case("draft-vocab: keep nothing", (*H, "0", "-o", "{out}"), "--keep must be between 1"),
+    Case("draft-vocab: keep more than the vocabulary", (*H, "401", "-o", "{out}"), "and 400 (its vocabulary)"),
+    Case("draft-vocab: empty calibration", ("draft-vocab", "{model}", "--target", "{model}", "--calibration", "{empty}", "--keep", "8", "-o", "{out}"), "is empty"),
+    Case("draft-vocab: binary calibration", ("draft-vocab", "{model}", "--target", "{model}", "--calibration", "{binary}", "--keep", "8", "-o", "{out}"), "is not UTF-8 text"),
+    Case("draft-vocab: calibration with NUL bytes", ("draft-vocab", "{model}", "--target", "{model}", "--calibration", "{nul}", "--keep", "8", "-o", "{out}"), "NUL bytes"),
+    Case("draft-vocab: target with another vocabulary", ("draft-vocab", "{model}", "--target", "{spm_model}", "--calibration", "{text}", "--keep", "8", "-o", "{out}"), "does not share the target's vocabulary"),
+    Case("draft-vocab: not a folder", ("draft-vocab", "{drafter_gguf}", "--target", "{model}", "--calibration", "{text}", "--keep", "8", "-o", "{out}"), "is not a model folder"),
+    Case("draft-vocab: output not empty", (*H, "8", "-o", "{full}"), "not empty"),
+    Case("draft-vocab: several N, one folder", (*H, "8", "16", "-o", "{out}"), "need an output name with {keep}"),
+    Case("draft-vocab: no prompts", (*H, "8", "-o", "{out}", "--prompts", "0"), "--prompts must be >= 1"),
     Case("hypernet train: no text", ("hypernet", "train", "{model}", "--data", "{notext}", "--steps", "1", "-o", "{out}"), "no .txt files"),
     Case("hypernet train: no steps", ("hypernet", "train", "{model}", "--data", "{text}", "--steps", "0", "-o", "{out}"), "steps"),
     Case("hypernet train: damaged model", ("hypernet", "train", "{garbage}", "--data", "{text}", "--steps", "1", "-o", "{out}"), "damaged safetensors file"),

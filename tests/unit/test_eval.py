@@ -148,7 +148,7 @@ def test_golden_files_round_trip(tmp_path, bpe_tok):
 def test_bench_draft_with_a_transplanted_drafter_is_identical(tmp_path, bpe_folder, drafter, bpe_tok, spm_tok):
     target = tiny_llama(tmp_path / "target", bpe_tok, seed=7)
     original = tiny_llama(tmp_path / "original", spm_tok, seed=5)
-    results = bench_draft(str(target), str(drafter), str(original), prompts=["The quick brown", "def f(x):"], max_new_tokens=12)
+    results = bench_draft(str(target), [str(drafter)], str(original), prompts=["The quick brown", "def f(x):"], max_new_tokens=12)
     alone, assisted, uag = results
     assert alone.tokens_per_target_call == 1.0 and alone.new_tokens == 24
     assert assisted.identical_to_target and assisted.target_calls <= alone.target_calls
@@ -158,4 +158,4 @@ def test_bench_draft_with_a_transplanted_drafter_is_identical(tmp_path, bpe_fold
 def test_bench_draft_refuses_a_drafter_with_another_vocabulary(tied_model, spm_tok, tmp_path):
     other = tiny_llama(tmp_path / "other", spm_tok)
     with pytest.raises(TokswapError, match="does not share the target's vocabulary"):
-        bench_draft(str(tied_model), str(other), max_new_tokens=2)
+        bench_draft(str(tied_model), [str(other)], max_new_tokens=2)

@@ -12,6 +12,7 @@ import pytest
 from tokswap.cli import _parser, method_options_classes, method_synopsis
 from tokswap.hypernet.options import TrainOptions
 from tokswap.methods import REGISTRY, checked_options, options_class
+from tokswap.draft_options import CalibrationOptions, DraftSettings
 from tokswap.options import BUDGET, cli_fields, flag, synopsis
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -47,6 +48,8 @@ def test_the_readme_synopses_are_the_dataclasses():
     for line in method_synopsis().splitlines():
         assert " ".join(line.split()) in transplant
     assert synopsis(TrainOptions, skip=BUDGET) in _block("## `tokswap hypernet train`")
+    assert synopsis(CalibrationOptions) in _block("## `tokswap draft-vocab`")
+    assert synopsis(DraftSettings) in _block("## `tokswap bench-draft`")
 
 
 def test_a_flag_reaches_only_the_method_it_names(capsys, tmp_path):

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..tokenizer_io import bos_prefix
+
 
 @dataclass(frozen=True)
 class TextScore:
@@ -29,12 +31,6 @@ class TextScore:
         return self.bytes / self.tokens
 
 
-def _prefix(tokenizer) -> list[int]:
-    """The BOS the tokenizer adds to every text, or nothing."""
-    bos = tokenizer.bos_token_id
-    return [bos] if bos is not None and tokenizer("x").input_ids[:1] == [bos] else []
-
-
 def windows(n_tokens: int, prefix: int, size: int) -> list[tuple[int, int]]:
     """Spans of the (prefix + text) sequence to run; each predicts the text tokens [start + 1, end) exactly once."""
     spans = []
@@ -50,7 +46,7 @@ def windows(n_tokens: int, prefix: int, size: int) -> list[tuple[int, int]]:
 @torch.no_grad()
 def score_text(model, tokenizer, text: str, window: int | None = None, progress: bool = False) -> TextScore:
     """Total negative log-likelihood of `text` in bits, predicting every text token once (the first only after a BOS)."""
-    prefix = _prefix(tokenizer)
+    prefix = bos_prefix(tokenizer)
     ids = prefix + tokenizer(text, add_special_tokens=False).input_ids
     size = window or min(getattr(model.config.get_text_config(), "max_position_embeddings", 2048), 2048)
     spans = windows(len(ids) - len(prefix), len(prefix), size)

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import TokswapError
 from ..loading import checked_specs, load_language_model
 from ..specs import Spec
+from ..texts import read_text_file, text_files
 from .bits_per_byte import TextScore, score_text
 
 
@@ -44,33 +45,6 @@ class EvalReport:
             "baseline": self.baseline,
             "models": {m: {d: {k: v for k, v in asdict(r).items() if v is not None} for d, r in files.items()} for m, files in self.results.items()},
         }
-
-
-def text_files(paths: list[str]) -> dict[str, Path]:
-    """Domain name → file: a folder means each `.txt` inside it, named by its stem."""
-    files: dict[str, Path] = {}
-    for text in paths:
-        path = Path(text)
-        if path.is_dir():
-            found = sorted(path.glob("*.txt"))
-            if not found:
-                raise TokswapError(f"{path} has no .txt files")
-            files.update({p.stem: p for p in found})
-        elif path.is_file():
-            files[path.stem] = path
-        else:
-            raise TokswapError(f"{text}: no such file or folder")
-    return files
-
-
-def read_text_file(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise TokswapError(f"{path} is not UTF-8 text") from None
-    if not text:
-        raise TokswapError(f"{path} is empty")
-    return text
 
 
 def score_model(spec: str | Spec, texts: dict[str, str], window: int | None = None) -> dict[str, TextScore]:

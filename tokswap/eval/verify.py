@@ -12,7 +12,7 @@ from ..llamacpp_vocab import vocabulary_from_gguf
 from ..loading import load_target
 from ..specs import resolve
 from ..tokenizer_io import load_tokenizer
-from .evaluate import read_text_file, text_files
+from ..texts import read_text_file, text_files
 
 CONTEXT = 20
 

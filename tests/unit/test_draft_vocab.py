@@ -1,0 +1,160 @@
+"""Hot vocabularies: EAGLE-3's d2t/t2d, the ranking, the head that computes only kept rows, `draft-vocab`, and
+`bench-draft` as the drafting yardstick."""
+
+import json
+
+import pytest
+import torch
+from builders import tiny_llama
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tokswap import TokswapError, load_drafter, transplant
+from tokswap.byte_vocab import byte_vocab
+from tokswap.calibration import prompt_windows
+from tokswap.cli import main
+from tokswap.draft_vocab import DRAFT_VOCAB_FILE, DraftVocab, choose, ranked, read_draft_vocab
+from tokswap.eval.bench_draft import ModeResult
+from tokswap.hot_drafter import producible
+from tokswap.hot_head import HotHead, with_hot_head
+
+CALIBRATION = "The quick brown fox jumps over the lazy dog. def f(x):\n    return x * 2\n" * 30
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, spm_tok, bpe_tok, bpe_folder):
+    """A tiny target on the byte-level vocabulary and a transplanted drafter for it (a tokswap folder)."""
+    root = tmp_path_factory.mktemp("pair")
+    target = tiny_llama(root / "target", bpe_tok, seed=7)
+    source = tiny_llama(root / "source", spm_tok, seed=5)
+    transplant(str(source), str(bpe_folder), root / "drafter")
+    (root / "calibration.txt").write_text(CALIBRATION)
+    return target, root / "drafter", root / "calibration.txt"
+
+
+def test_eagle3_convention_round_trips_and_refuses_inconsistent_tensors():
+    vocab = DraftVocab(torch.tensor([0, 3, 4, 9]), 12)
+    tensors = vocab.eagle3()
+    assert tensors["d2t"].tolist() == [0, 2, 2, 6]  # target id = draft id + d2t[draft id]
+    assert tensors["t2d"].nonzero().flatten().tolist() == [0, 3, 4, 9] and tensors["t2d"].shape == (12,)
+    back = DraftVocab.from_eagle3(tensors["d2t"], tensors["t2d"])
+    assert back.target_ids.tolist() == [0, 3, 4, 9] and back.target_size == 12
+    with pytest.raises(ValueError, match="same sorted set"):
+        DraftVocab.from_eagle3(tensors["d2t"], torch.zeros(12, dtype=torch.bool))
+    with pytest.raises(ValueError, match="same sorted set"):
+        DraftVocab.from_eagle3(torch.tensor([5, 0]), torch.ones(12, dtype=torch.bool))
+
+
+def test_ranking_is_generated_then_text_then_id_and_end_tokens_are_always_kept():
+    generated = torch.tensor([0, 5, 0, 5, 1, 0])
+    text = torch.tensor([9, 1, 7, 2, 0, 7])
+    assert ranked([generated, text]).tolist() == [3, 1, 4, 0, 2, 5]
+    assert choose([generated, text], 3, always=[5]).target_ids.tolist() == [1, 3, 5]
+    with pytest.raises(TokswapError, match="between 2"):
+        choose([generated, text], 1, always=[4, 5])
+    with pytest.raises(TokswapError, match="and 6"):
+        choose([generated, text], 7, always=[])
+
+
+def test_prompt_windows_spread_over_every_text():
+    windows = prompt_windows([list(range(100)), list(range(1000, 1010))], count=5, length=8)
+    assert [w[0] for w in windows] == [0, 23, 46, 69, 92, 1000] and all(len(w) == 8 for w in windows)
+
+
+def test_hot_head_computes_kept_rows_only_and_the_rest_is_minus_infinity(tied_model):
+    model = AutoModelForCausalLM.from_pretrained(tied_model).eval()
+    ids = torch.tensor([[5, 17, 99, 230]])
+    with torch.no_grad():
+        full = model(ids).logits
+        kept = torch.tensor([1, 5, 17, 40, 230, 399])
+        with_hot_head(model, DraftVocab(kept, full.shape[-1]))
+        hot = model(ids).logits
+    assert isinstance(model.get_output_embeddings(), HotHead) and hot.shape == full.shape
+    assert torch.allclose(hot[..., kept], full[..., kept], atol=1e-6)
+    rest = torch.ones(full.shape[-1], dtype=torch.bool)
+    rest[kept] = False
+    assert torch.isinf(hot[..., rest]).all() and (hot[..., rest] < 0).all()
+    with pytest.raises(TokswapError, match="output head has"):
+        with_hot_head(AutoModelForCausalLM.from_pretrained(tied_model), DraftVocab(kept, 500))
+
+
+def test_draft_vocab_writes_the_folder_unchanged_plus_eagle3_tensors(pair, tmp_path, capsys):
+    target, drafter, calibration = pair
+    out = tmp_path / "hot"
+    assert main(["draft-vocab", str(drafter), "--target", str(target), "--calibration", str(calibration), "--keep", "64", "-o", str(out), "--prompts", "6", "--new-tokens", "5"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["keep"] == 64 and report["calibration"]["prompts"] >= 6 and report["coverage"]["generated"] == 1.0  # 30 tokens generated
+    assert (out / "model.safetensors").read_bytes() == (drafter / "model.safetensors").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(p.name for p in drafter.iterdir()), DRAFT_VOCAB_FILE])
+    tensors = load_file(out / DRAFT_VOCAB_FILE)
+    assert tensors["d2t"].dtype == torch.int64 and tensors["t2d"].dtype == torch.bool and int(tensors["t2d"].sum()) == 64
+    end = AutoModelForCausalLM.from_pretrained(target).generation_config.eos_token_id
+    assert tensors["t2d"][end]
+    section = json.loads((out / "tokswap_report.json").read_text())["draft_vocab"]
+    assert section["keep"] == 64 and section["file"] == DRAFT_VOCAB_FILE
+    assert "64 of 400 target tokens" in (out / "README.md").read_text() and "load_drafter" in (out / "README.md").read_text()
+    text_out = tmp_path / "hot-text"
+    assert main(["draft-vocab", str(drafter), "--target", str(target), "--calibration", str(calibration), "--keep", "4", "-o", str(text_out), "--source", "text"]) == 0
+    counts = torch.bincount(torch.tensor(AutoTokenizer.from_pretrained(target)(CALIBRATION).input_ids), minlength=400)
+    kept = read_draft_vocab(text_out).target_ids
+    assert json.loads(capsys.readouterr().out)["coverage"] == {"text": pytest.approx(float(counts[kept].sum() / counts.sum()))}
+    others = [i for i in torch.sort(counts, descending=True, stable=True).indices.tolist() if i != end]
+    assert kept.tolist() == sorted([end, *others[:3]])
+
+
+def test_tokens_no_text_produces_come_last(pair, tmp_path, capsys):
+    target, drafter, calibration = pair
+    tokenizer = AutoTokenizer.from_pretrained(target)
+    special = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
+    end = AutoModelForCausalLM.from_pretrained(target).generation_config.eos_token_id
+    keep = 400 - len(special - {end})
+    assert main(["draft-vocab", str(drafter), "--target", str(target), "--calibration", str(calibration), "--keep", str(keep), "-o", str(tmp_path / "hot"), "--source", "text"]) == 0
+    assert set(range(400)) - set(read_draft_vocab(tmp_path / "hot").target_ids.tolist()) == special - {end}
+
+
+def test_bench_draft_with_a_hot_drafter_is_lossless_and_reports_costs(pair, tmp_path, capsys):
+    target, drafter, calibration = pair
+    assert main(["draft-vocab", str(drafter), "--target", str(target), "--calibration", str(calibration), "--keep", "32", "48", "-o", str(tmp_path / "hot-{keep}"), "--source", "text"]) == 0
+    assert [r["keep"] for r in json.loads(capsys.readouterr().out)] == [32, 48] and len(read_draft_vocab(tmp_path / "hot-48")) == 48
+    hot = tmp_path / "hot-32"
+    assert isinstance(load_drafter(str(hot)).module.get_output_embeddings(), HotHead)
+    capsys.readouterr()
+    argv = ["bench-draft", "--target", str(target), "--drafter", str(drafter), str(hot), "--max-new-tokens", "10", "--draft-tokens", "3", "--confidence-threshold", "0", "--json"]
+    assert main(argv) == 0
+    modes = json.loads(capsys.readouterr().out)
+    assert list(modes) == ["target", f"drafter:{drafter}", f"drafter:{hot}"]
+    old_keys = {"mode", "new_tokens", "target_calls", "tokens_per_target_call", "seconds", "tokens_per_second", "identical_to_target"}
+    assert all(old_keys <= set(m) for m in modes.values())
+    full, trimmed = modes[f"drafter:{drafter}"], modes[f"drafter:{hot}"]
+    assert full["head_rows"] == 400 and trimmed["head_rows"] == 32
+    for mode in (full, trimmed):
+        assert mode["identical_to_target"] and mode["drafted_per_call"] <= 3 and 0 <= mode["acceptance"] <= 1
+        assert mode["cost_ratio"] > 0 and mode["projected_speedup_100x"] >= mode["projected_speedup_10x"]
+    recorded = json.loads((hot / "tokswap_report.json").read_text())["measured"]["bench_draft"]
+    assert [m["mode"] for m in recorded["modes"]] == ["target", f"drafter:{hot}"] and recorded["draft_tokens"] == 3
+
+
+def test_leviathan_projection_from_measured_figures():
+    result = ModeResult("drafter", 30, 10, 3.0, True, 2.0, drafted_tokens=40, drafter_seconds=0.4, head_rows=8, target_step_seconds=0.1)
+    assert result.mean_accepted == 2.0 and result.acceptance == pytest.approx(0.5)
+    assert result.cost_ratio == pytest.approx(0.1)  # 10 ms per drafted token over a 100 ms target step
+    assert result.projected_speedup(10) == pytest.approx(3 / (4 * 0.01 + 1))
+    assert ModeResult("target", 10, 10, 1.0, True, 1.0).projected_speedup(10) is None
+
+
+def test_a_damaged_draft_vocabulary_is_one_line(pair, tmp_path):
+    _, drafter, _ = pair
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    save_file({"d2t": torch.tensor([3, 0])}, broken / DRAFT_VOCAB_FILE)
+    with pytest.raises(TokswapError, match="is not a draft vocabulary"):
+        read_draft_vocab(broken)
+
+
+
+def test_byte_fallback_twins_and_special_tokens_are_not_producible(spm_tok):
+    vocab = byte_vocab(spm_tok)
+    flags = producible(vocab, len(vocab))
+    comma, twin, nul = spm_tok.convert_tokens_to_ids([",", "<0x2C>", "<0x00>"])
+    assert flags[twin] == 0 and flags[comma] == 1 and flags[nul] == 1  # no ordinary token is a NUL byte
+    assert flags[spm_tok.eos_token_id] == 0 and flags[spm_tok.pad_token_id] == 0

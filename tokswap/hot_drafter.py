@@ -1,0 +1,106 @@
+"""`tokswap draft-vocab`: a drafter folder, unchanged, with the hot vocabulary its head may keep beside it."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .byte_vocab import ByteVocab, byte_vocab
+from .calibration import calibrate
+from .checkpoint import embedding_rows
+from .contract import check_same_vocabulary
+from .draft_options import CalibrationOptions
+from .draft_vocab import DRAFT_VOCAB_FILE, check_keep, choose, save_draft_vocab
+from .errors import TokswapError
+from .loading import checked_specs, load_language_model
+from .model_card import is_tokswap_folder, update_report
+from .output_folder import check_destination
+from .staging import published_folder
+from .texts import read_text_file, text_files
+from .tokenizer_io import load_tokenizer
+
+
+@dataclass(frozen=True)
+class HotDrafterReport:
+    output: str
+    keep: int
+    target_rows: int
+    end_ids: list[int]
+    calibration: dict
+    coverage: dict[str, float]
+    seconds: float
+
+
+def _end_ids(model, tokenizer) -> list[int]:
+    """Every id the target stops on: a drafter must be able to propose the end of a reply."""
+    configured = model.generation_config.eos_token_id
+    ids = configured if isinstance(configured, list) else [configured]
+    return sorted({i for i in [*ids, tokenizer.eos_token_id] if i is not None})
+
+
+def producible(vocab: ByteVocab, size: int) -> torch.Tensor:
+    """1 for tokens a text can produce, 0 for special tokens (Gemma's 6,000 unused and control ones) and for
+    byte-fallback twins of ordinary tokens (`<0x2C>` beside `,`): among tokens calibration never saw, those
+    come last."""
+    ordinary = {data for i, data in enumerate(vocab.token_bytes) if data is not None and not vocab.special[i] and i not in vocab.byte_fallback}
+    twins = [i for i in vocab.byte_fallback if vocab.token_bytes[i] in ordinary]
+    flags = torch.ones(size)
+    flags[[i for i in [*(i for i, s in enumerate(vocab.special) if s), *twins] if i < size]] = 0
+    return flags
+
+
+def _with_hot_vocabulary(report: dict, section: dict) -> None:
+    """The copy's report describes the copy: figures measured with the full head are not its own."""
+    report.pop("measured", None)
+    report["draft_vocab"] = section
+
+
+def output_folders(out: str | Path, keeps: list[int]) -> list[Path]:
+    """One folder per N: `{keep}` in OUT names each when there are several."""
+    if len(keeps) == 1:
+        return [Path(out)]
+    if "{keep}" not in str(out) or len(set(keeps)) != len(keeps):
+        raise TokswapError("several different --keep values need an output name with {keep} in it, e.g. -o drafter-{keep}/")
+    return [Path(str(out).replace("{keep}", str(keep))) for keep in keeps]
+
+
+def build_hot_drafters(model: str, target: str, calibration: list[str], keeps: list[int], out: str | Path, options: CalibrationOptions | None = None, force: bool = False) -> list[HotDrafterReport]:
+    """One calibration, then a folder per N in `keeps`."""
+    start = time.perf_counter()
+    options = options or CalibrationOptions()
+    outs = output_folders(out, keeps)
+    for folder in outs:
+        check_destination(folder, force)
+    model_spec, target_spec = checked_specs(model, target)
+    if model_spec.kind != "folder":
+        raise TokswapError(f"{model} is not a model folder; draft-vocab writes a copy of a folder (a transplant's output, or any Hugging Face model folder)")
+    if any(folder.resolve() == model_spec.path.resolve() for folder in outs):
+        raise TokswapError("the output is the model folder itself; write the drafter with its hot vocabulary to a new folder")
+    texts = [read_text_file(path) for path in text_files(calibration).values()]
+    target_tokenizer, drafter_tokenizer = load_tokenizer(target_spec), load_tokenizer(model_spec)
+    target_rows = embedding_rows(target_spec, target_tokenizer)
+    check_same_vocabulary(drafter_tokenizer, embedding_rows(model_spec, drafter_tokenizer), target_tokenizer, target_rows, model)
+    for keep in keeps:
+        check_keep(keep, [], target_rows)
+    lm = load_language_model(target_spec)
+    end_ids = _end_ids(lm.module, target_tokenizer)
+    for keep in keeps:
+        check_keep(keep, end_ids, target_rows)
+    counts = calibrate(lm.module, target_tokenizer, texts, options.source, options.prompts, options.prompt_tokens, options.new_tokens, options.batch_size, end_ids)
+    produced = producible(byte_vocab(target_tokenizer), target_rows)
+    figures = {**asdict(options), "files": calibration, "prompts": counts.prompts, "seconds": round(counts.seconds, 1)}
+    reports = []
+    for keep, folder in zip(keeps, outs):
+        vocab = choose([*counts.keys(), produced], keep, end_ids)
+        section = {"file": DRAFT_VOCAB_FILE, "keep": keep, "target_rows": target_rows, "end_ids": end_ids, "calibration": figures, "coverage": counts.coverage(vocab.target_ids)}
+        with published_folder(folder, replace=force) as staging:
+            shutil.copytree(model_spec.path, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*", DRAFT_VOCAB_FILE))
+            save_draft_vocab(vocab, staging / DRAFT_VOCAB_FILE, {"target": target, "source": options.source, "keep": str(keep)})
+            if is_tokswap_folder(staging):
+                update_report(staging, lambda report, section=section: _with_hot_vocabulary(report, section), folder.name)
+        reports.append(HotDrafterReport(str(folder), **{k: v for k, v in section.items() if k != "file"}, seconds=round(time.perf_counter() - start, 1)))
+    return reports

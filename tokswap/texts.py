@@ -1,0 +1,42 @@
+"""Text a user points a command at (`--data`, `--calibration`, `--prompts`): files or folders of `.txt`, read
+as UTF-8 and refused when empty or binary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import TokswapError
+
+
+def text_files(paths: list[str]) -> dict[str, Path]:
+    """Domain name → file: a folder means each `.txt` inside it, named by its stem."""
+    files: dict[str, Path] = {}
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(path.glob("*.txt"))
+            if not found:
+                raise TokswapError(f"{path} has no .txt files")
+            files.update({p.stem: p for p in found})
+        elif path.is_file():
+            files[path.stem] = path
+        else:
+            raise TokswapError(f"{text}: no such file or folder")
+    return files
+
+
+def read_text_file(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TokswapError(f"{path} is not UTF-8 text") from None
+    if not text.strip():
+        raise TokswapError(f"{path} is empty")
+    if "\0" in text:
+        raise TokswapError(f"{path} is not UTF-8 text (it holds NUL bytes)")
+    return text
+
+
+def read_lines(path: Path) -> list[str]:
+    """The non-blank lines of a file of one prompt per line."""
+    return [line for line in read_text_file(path).splitlines() if line.strip()]
