@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
 import torch
 from tqdm.auto import tqdm
 
 from .tokenizer_io import bos_prefix
+
 
 @dataclass(frozen=True)
 class Calibration:

@@ -1,6 +1,7 @@
 """The target tokens a drafter may propose (its hot vocabulary), ranked from calibration counts and stored in
-EAGLE-3's convention, the one vLLM and SGLang read: `d2t[i]` is the offset from draft id `i` to its target id,
-`t2d` marks the kept target ids. Kept ids are sorted, so draft id order is target id order.
+EAGLE-3's convention (the one vLLM and SGLang use for EAGLE-3 draft heads): `d2t[i]` is the offset from draft
+id `i` to its target id, `t2d` marks the kept target ids. Kept ids are sorted, so draft id order is target id
+order.
 """
 
 from __future__ import annotations

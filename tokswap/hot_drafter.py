@@ -20,7 +20,7 @@ from .loading import checked_specs, load_language_model
 from .model_card import is_tokswap_folder, update_report
 from .output_folder import check_destination
 from .staging import published_folder
-from .texts import read_text_file, text_files
+from .texts import read_text_file, text_paths
 from .tokenizer_io import load_tokenizer
 
 
@@ -80,7 +80,7 @@ def build_hot_drafters(model: str, target: str, calibration: list[str], keeps: l
         raise TokswapError(f"{model} is not a model folder; draft-vocab writes a copy of a folder (a transplant's output, or any Hugging Face model folder)")
     if any(folder.resolve() == model_spec.path.resolve() for folder in outs):
         raise TokswapError("the output is the model folder itself; write the drafter with its hot vocabulary to a new folder")
-    texts = [read_text_file(path) for path in text_files(calibration).values()]
+    texts = [read_text_file(path) for path in text_paths(calibration)]
     target_tokenizer, drafter_tokenizer = load_tokenizer(target_spec), load_tokenizer(model_spec)
     target_rows = embedding_rows(target_spec, target_tokenizer)
     check_same_vocabulary(drafter_tokenizer, embedding_rows(model_spec, drafter_tokenizer), target_tokenizer, target_rows, model)

@@ -8,21 +8,26 @@ from pathlib import Path
 from .errors import TokswapError
 
 
-def text_files(paths: list[str]) -> dict[str, Path]:
-    """Domain name → file: a folder means each `.txt` inside it, named by its stem."""
-    files: dict[str, Path] = {}
+def text_paths(paths: list[str]) -> list[Path]:
+    """Every file named, and every `.txt` inside every folder named."""
+    files: list[Path] = []
     for text in paths:
         path = Path(text)
         if path.is_dir():
             found = sorted(path.glob("*.txt"))
             if not found:
                 raise TokswapError(f"{path} has no .txt files")
-            files.update({p.stem: p for p in found})
+            files += found
         elif path.is_file():
-            files[path.stem] = path
+            files.append(path)
         else:
             raise TokswapError(f"{text}: no such file or folder")
     return files
+
+
+def text_files(paths: list[str]) -> dict[str, Path]:
+    """Domain name → file, named by its stem (the last of several with one stem)."""
+    return {path.stem: path for path in text_paths(paths)}
 
 
 def read_text_file(path: Path) -> str:

@@ -17,6 +17,7 @@ from tokswap.draft_vocab import DRAFT_VOCAB_FILE, DraftVocab, choose, ranked, re
 from tokswap.eval.bench_draft import ModeResult
 from tokswap.hot_drafter import producible
 from tokswap.hot_head import HotHead, with_hot_head
+from tokswap.texts import text_files, text_paths
 
 CALIBRATION = "The quick brown fox jumps over the lazy dog. def f(x):\n    return x * 2\n" * 30
 
@@ -158,3 +159,12 @@ def test_byte_fallback_twins_and_special_tokens_are_not_producible(spm_tok):
     comma, twin, nul = spm_tok.convert_tokens_to_ids([",", "<0x2C>", "<0x00>"])
     assert flags[twin] == 0 and flags[comma] == 1 and flags[nul] == 1  # no ordinary token is a NUL byte
     assert flags[spm_tok.eos_token_id] == 0 and flags[spm_tok.pad_token_id] == 0
+
+
+def test_calibration_reads_every_file_even_two_with_one_name(tmp_path):
+    for folder in ("train", "more"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "en.txt").write_text(f"{folder} text")
+    paths = text_paths([str(tmp_path / "train"), str(tmp_path / "more")])
+    assert [p.parent.name for p in paths] == ["train", "more"]
+    assert list(text_files([str(tmp_path / "train"), str(tmp_path / "more")])) == ["en"]  # eval's domains
