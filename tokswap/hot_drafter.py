@@ -11,12 +11,12 @@ import torch
 
 from .byte_vocab import ByteVocab, byte_vocab
 from .calibration import calibrate
-from .checkpoint import embedding_rows
+from .checkpoint import embedding_rows, load_causal_lm
 from .contract import check_same_vocabulary
 from .draft_options import CalibrationOptions
 from .draft_vocab import DRAFT_VOCAB_FILE, check_keep, choose, save_draft_vocab
 from .errors import TokswapError
-from .loading import checked_specs, load_language_model
+from .loading import checked_specs
 from .model_card import is_tokswap_folder, update_report
 from .output_folder import check_destination
 from .staging import published_folder
@@ -86,11 +86,11 @@ def build_hot_drafters(model: str, target: str, calibration: list[str], keeps: l
     check_same_vocabulary(drafter_tokenizer, embedding_rows(model_spec, drafter_tokenizer), target_tokenizer, target_rows, model)
     for keep in keeps:
         check_keep(keep, [], target_rows)
-    lm = load_language_model(target_spec)
-    end_ids = _end_ids(lm.module, target_tokenizer)
+    target_model = load_causal_lm(target_spec)
+    end_ids = _end_ids(target_model, target_tokenizer)
     for keep in keeps:
         check_keep(keep, end_ids, target_rows)
-    counts = calibrate(lm.module, target_tokenizer, texts, options.source, options.prompts, options.prompt_tokens, options.new_tokens, options.batch_size, end_ids)
+    counts = calibrate(target_model, target_tokenizer, texts, options.source, options.prompts, options.prompt_tokens, options.new_tokens, options.batch_size, end_ids)
     produced = producible(byte_vocab(target_tokenizer), target_rows)
     figures = {**asdict(options), "files": calibration, "prompts": counts.prompts, "seconds": round(counts.seconds, 1)}
     reports = []

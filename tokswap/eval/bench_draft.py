@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from ..checkpoint import embedding_rows
+from ..checkpoint import embedding_rows, load_causal_lm
 from ..contract import check_same_vocabulary
 from ..draft_options import DraftSettings
 from ..draft_vocab import read_draft_vocab
@@ -180,8 +180,7 @@ def bench_draft(
         check_same_vocabulary(drafter_tokenizer, embedding_rows(spec, drafter_tokenizer), target_tokenizer, rows, spec.text)
         if spec.kind == "folder":
             read_draft_vocab(spec.path)
-    target_lm = load_language_model(target_spec)
-    target_model, tokenizer = target_lm.module, target_lm.tokenizer
+    target_model, tokenizer = load_causal_lm(target_spec), target_tokenizer
     results = []
 
     def done(result: ModeResult) -> None:
