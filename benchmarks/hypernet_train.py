@@ -19,6 +19,7 @@ from pathlib import Path
 
 from measure import bits_per_byte, measured_run, print_bits_per_byte
 
+from tokswap.heal.plot import moving_average
 from tokswap.hypernet.model import WEIGHTS_FILE, load_hypernet
 from tokswap.training import LOG_FILE, TRAINER_FILE
 
@@ -48,7 +49,7 @@ def curve(log: list[dict], snapshot: float, path: Path) -> None:
     minutes = [r["seconds"] / 60 for r in log]
     losses = [r["lm"] for r in log]
     span = max(1, len(log) // 20)
-    smooth = [sum(losses[max(0, i - span + 1) : i + 1]) / len(losses[max(0, i - span + 1) : i + 1]) for i in range(len(losses))]
+    smooth = moving_average(losses, span)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(minutes, losses, alpha=0.3, label="LM loss per step")
     ax.plot(minutes, smooth, label=f"moving average ({span} steps)")

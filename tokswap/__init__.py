@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib
 
 _PUBLIC = {
+    "HealOptions": "tokswap.heal.options",
     "TokswapError": "tokswap.errors",
     "build_hot_drafters": "tokswap.hot_drafter",
     "export_gguf": "tokswap.gguf_export",
+    "heal": "tokswap.heal.train",
     "load_drafter": "tokswap.hot_head",
     "load_model": "tokswap.loading",
     "load_target": "tokswap.loading",

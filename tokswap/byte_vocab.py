@@ -102,6 +102,12 @@ class ByteVocab:
         """The pieces this tokenizer's model splits `data` into, bypassing normalizer and pre-tokenizer."""
         return self._encode(data)
 
+    def fallback_twins(self) -> list[int]:
+        """Byte-fallback tokens (`<0x2C>`) whose bytes an ordinary token also has (`,`): no text produces them,
+        and a transplant copies the ordinary token's row to both."""
+        ordinary = {data for i, data in enumerate(self.token_bytes) if data is not None and not self.special[i] and i not in self.byte_fallback}
+        return sorted(i for i in self.byte_fallback if self.token_bytes[i] in ordinary)
+
 
 def first_difference(left: ByteVocab, right: ByteVocab) -> int | None:
     """The first id where two vocabularies differ in bytes or special role, or where the shorter one ends."""

@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--gguf-type", choices=GGUF_TYPES, default="f16", help="weight type of --gguf (default: f16)")
     sub.add_argument("--force", action="store_true", help="replace a non-empty output folder (and an existing --gguf file)")
 
+    _heal_parser(commands)
     hyper = commands.add_parser("hypernet", help="train a hypernetwork that predicts embeddings for any tokenizer").add_subparsers(dest="action", required=True)
     _hypernet_train_parser(hyper)
 
@@ -138,6 +139,17 @@ HYPERNET_EXAMPLES = """examples:
 Running again with the same -o resumes the run from its last checkpoint."""
 
 
+HEAL_EXAMPLES = """examples:
+  tokswap heal drafter/ --data corpus/ -o healed/ --minutes 30                      (toward the source model)
+  tokswap heal drafter/ --data corpus/ -o healed/ --teacher gemma-3-270m --minutes 30  (toward the target)
+  tokswap heal drafter/ --data corpus/ -o healed/ --steps 2000 --train embeddings --device cuda
+  accelerate launch -m tokswap.cli heal drafter/ --data corpus/ -o healed/ --steps 20000   (several GPUs)
+
+--teacher source (the default for a transplant folder) matches the original model's likelihood of each byte
+chunk both tokenizations share; a model with MODEL's vocabulary is distilled from its top-k next-token
+probabilities. Running again with the same -o resumes the run from its last checkpoint."""
+
+
 def add_loop_flags(parser: argparse.ArgumentParser, options: type[LoopOptions]) -> None:
     """A training command's flags: `--steps` or `--minutes` (one is required), then every other option."""
     budget = parser.add_mutually_exclusive_group(required=True)
@@ -155,22 +167,46 @@ def _hypernet_train_parser(commands) -> None:
     add_loop_flags(train, TrainOptions)
 
 
-def _hypernet(args: argparse.Namespace) -> int:
+def _heal_parser(commands) -> None:
+    from .heal.options import HealOptions
+
+    heal = _with_examples(commands, "heal", "train a transplanted model (or any model) toward its source or toward a model with its vocabulary", HEAL_EXAMPLES)
+    heal.add_argument("model", metavar="MODEL", help="a tokswap transplant folder, or any model with --teacher MODEL")
+    heal.add_argument("--data", required=True, nargs="+", metavar="PATH", help="text files, or folders of .txt files, to train on")
+    heal.add_argument("-o", "--output", required=True, metavar="OUT", help="the healed model folder (resumed when it holds a run)")
+    add_loop_flags(heal, HealOptions)
+
+
+def _run_training(output: str, train) -> int:
+    """A training command's run: its report printed; Ctrl-C says how to resume."""
     from dataclasses import asdict
 
+    try:
+        report = train()
+    except KeyboardInterrupt:
+        print(f"tokswap: interrupted; run the same command again to resume from the last checkpoint in {output}", file=sys.stderr)
+        return 130
+    if report is not None:
+        print(json.dumps(asdict(report), indent=2))
+    return 0
+
+
+def _heal(args: argparse.Namespace) -> int:
+    from .heal.options import HealOptions
+
+    options = HealOptions(**given(args, HealOptions))  # checked before the training stack is imported
+    from .heal.train import heal
+
+    return _run_training(args.output, lambda: heal(args.model, args.data, args.output, options))
+
+
+def _hypernet(args: argparse.Namespace) -> int:
     from .hypernet.options import TrainOptions
 
     options = TrainOptions(**given(args, TrainOptions))  # checked before the training stack is imported
     from .hypernet.train import train
 
-    try:
-        report = train(args.model, args.data, args.output, options)
-    except KeyboardInterrupt:
-        print(f"tokswap: interrupted; run the same command again to resume from the last checkpoint in {args.output}", file=sys.stderr)
-        return 130
-    if report is not None:
-        print(json.dumps(asdict(report), indent=2))
-    return 0
+    return _run_training(args.output, lambda: train(args.model, args.data, args.output, options))
 
 
 def _transplant(args: argparse.Namespace) -> int:
@@ -297,7 +333,7 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft, "draft-vocab": _draft_vocab, "hypernet": _hypernet, "export-gguf": _export_gguf, "cache": _cache}
+COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft, "draft-vocab": _draft_vocab, "heal": _heal, "hypernet": _hypernet, "export-gguf": _export_gguf, "cache": _cache}
 
 
 def main(argv: list[str] | None = None) -> int:

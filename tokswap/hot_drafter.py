@@ -46,10 +46,8 @@ def producible(vocab: ByteVocab, size: int) -> torch.Tensor:
     """1 for tokens a text can produce, 0 for special tokens (Gemma's 6,000 unused and control ones) and for
     byte-fallback twins of ordinary tokens (`<0x2C>` beside `,`): among tokens calibration never saw, those
     come last."""
-    ordinary = {data for i, data in enumerate(vocab.token_bytes) if data is not None and not vocab.special[i] and i not in vocab.byte_fallback}
-    twins = [i for i in vocab.byte_fallback if vocab.token_bytes[i] in ordinary]
     flags = torch.ones(size)
-    flags[[i for i in [*(i for i, s in enumerate(vocab.special) if s), *twins] if i < size]] = 0
+    flags[[i for i in [*(i for i, s in enumerate(vocab.special) if s), *vocab.fallback_twins()] if i < size]] = 0
     return flags
 
 

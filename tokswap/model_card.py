@@ -56,6 +56,7 @@ def _what_was_done(report: dict) -> list[str]:
         ("weights", f"{report['dtype']}, {'tied' if report['tied'] else 'untied'} embeddings"),
         ("made with", ", ".join(f"{k} {v}" for k, v in report["versions"].items())),
         *([("hot vocabulary", _hot_vocabulary(report["draft_vocab"]))] if "draft_vocab" in report else []),
+        *([("healed", _healed(report["heal"]))] if "heal" in report else []),
     ]
     return ["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
 
@@ -65,6 +66,14 @@ def _hot_vocabulary(section: dict) -> str:
     return (
         f"{section['keep']:,} of {section['target_rows']:,} target tokens in `{section['file']}` (EAGLE-3 `d2t`/`t2d`), "
         f"ranked by {section['calibration']['source']} calibration; they cover {coverage}"
+    )
+
+
+def _healed(section: dict) -> str:
+    final = ", ".join(f"{k} {v:.4g}" for k, v in section["final"].items())
+    return (
+        f"`tokswap heal` toward {section['teacher']}, training `{section['train']}` ({section['trained_parameters']:,} parameters): "
+        f"{section['steps']:,} steps, {section['tokens']:,} tokens, {section['minutes']:.1f} min; last steps: {final}"
     )
 
 

@@ -45,14 +45,19 @@ class LoopOptions(Options):
     device: str | None = option(None, "where to train (default: what accelerate picks)", metavar="cpu|cuda")
     seed: int = option(0, "seed of the run's text and initial weights")
     save_every: int = option(50, "steps between checkpoints")
+    lr: float = option(1e-3, "peak learning rate (AdamW)")
+    warmup: int = option(20, "steps of linear warm-up")
+    clip: float = option(1.0, "gradient norm clip")
 
     def check(self) -> None:
         if (self.steps is None) == (self.minutes is None):
             raise TokswapError("give exactly one of --steps N or --minutes M")
         if (self.steps is not None and self.steps < 1) or (self.minutes is not None and self.minutes <= 0):
             raise TokswapError("--steps and --minutes must be positive")
-        if self.save_every < 1:
-            raise TokswapError("the save interval must be >= 1")
+        if self.save_every < 1 or self.warmup < 1:
+            raise TokswapError("the save interval and the warm-up must be >= 1")
+        if self.lr <= 0 or self.clip <= 0:
+            raise TokswapError("the learning rate and the gradient clip must be positive")
 
 
 BUDGET = ("steps", "minutes")

@@ -3,6 +3,7 @@ as UTF-8 and refused when empty or binary."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from .errors import TokswapError
@@ -45,3 +46,14 @@ def read_text_file(path: Path) -> str:
 def read_lines(path: Path) -> list[str]:
     """The non-blank lines of a file of one prompt per line."""
     return [line for line in read_text_file(path).splitlines() if line.strip()]
+
+
+def draw_windows(texts: list[str], rng: random.Random, count: int, chars: int) -> list[str]:
+    """`count` windows of up to `chars` characters, each from a text drawn first, so every text (domain)
+    weighs the same whatever its length."""
+    out = []
+    for _ in range(count):
+        text = rng.choice(texts)
+        start = rng.randrange(max(1, len(text) - chars))
+        out.append(text[start : start + chars])
+    return out

@@ -18,6 +18,8 @@ from tokswap.draft_vocab import read_draft_vocab
 from tokswap.eval.bench_draft import bench_draft
 from tokswap.eval.bits_per_byte import score_text
 from tokswap.gguf_export import export_gguf
+from tokswap.heal.options import HealOptions
+from tokswap.heal.train import heal
 from tokswap.hot_drafter import build_hot_drafters
 from tokswap.llamacpp_compat import draft_compatibility
 from tokswap.llamacpp_vocab import vocabulary_from_gguf
@@ -217,3 +219,26 @@ def test_hot_vocabulary_drafter_for_gemma_is_lossless(drafter, tmp_path):
     settings = DraftSettings(draft_tokens=2, confidence_threshold=0.0)
     alone, hot = bench_draft("gemma-3-270m", [str(tmp_path / "hot")], prompts=prompts, max_new_tokens=16, settings=settings)
     assert hot.identical_to_target and hot.head_rows == 32768 and hot.drafted_tokens > 0 and hot.cost_ratio > 0
+
+
+def test_heal_trains_the_real_drafter_toward_smollm2_and_toward_gemma(drafter, tmp_path):
+    """A few steps of each teacher on the real 262k-row drafter: likelihood matching finds shared byte chunks
+    between Gemma's and SmolLM2's tokenizations (SmolLM2 predicts them better than the transplant does), only
+    the rows the transplant filled and the 110 byte-fallback twins move with --train new, and distillation
+    toward Gemma-3 reads its top-k."""
+    out, result = drafter
+    text = tmp_path / "train.txt"
+    text.write_text(ENGLISH * 3)
+    short = dict(batch_size=2, seq_len=64, negatives=2048, save_every=100)
+    source = heal(str(out), [str(text)], tmp_path / "source", HealOptions(steps=2, train="new", **short))
+    records = [json.loads(line) for line in (tmp_path / "source" / "log.jsonl").read_text().splitlines()]
+    assert source.teacher == "source (smollm2-135m)" and all(r["chunks"] > 20 for r in records)
+    assert 0.3 < source.final["teacher_bpb"] < source.final["student_bpb"]
+    twins = byte_vocab(load_tokenizer(resolve(str(out)))).fallback_twins()
+    trainable = sorted({*result.plan.new, *twins})
+    assert len(twins) == 110 and source.trained_parameters == len(trainable) * 576
+    before, after = (AutoModelForCausalLM.from_pretrained(folder).get_input_embeddings().weight.detach() for folder in (out, tmp_path / "source"))
+    shared = torch.tensor([c.target for c in result.plan.shared if c.target not in set(twins)])  # 108 twins are copies
+    assert torch.equal(before[shared], after[shared]) and not torch.equal(before[trainable[:1000]], after[trainable[:1000]])
+    gemma = heal(str(out), [str(text)], tmp_path / "gemma", HealOptions(steps=2, teacher="gemma-3-270m", train="new", top_k=8, **short))
+    assert gemma.teacher == "gemma-3-270m" and 0 <= gemma.final["agree"] <= 1 and gemma.final["kl"] > 0

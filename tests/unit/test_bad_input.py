@@ -10,6 +10,7 @@ from builders import cli_error, tiny_llama
 from safetensors.torch import save_file
 
 from tokswap.gguf_export import export_gguf
+from tokswap.pipeline import transplant
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ def world(tmp_path_factory, tied_model, spm_folder, bpe_folder, spm_tok) -> dict
     paths["drafter_gguf"] = root / "drafter.gguf"
     export_gguf(str(tied_model), paths["drafter_gguf"], kind="f32")
     paths["gguf_out"] = root / "new.gguf"
+    paths["transplanted"] = root / "transplanted"
+    transplant(str(tied_model), str(spm_folder), paths["transplanted"])
     paths["bad_hot"] = root / "bad_hot"
     shutil.copytree(tied_model, paths["bad_hot"])
     save_file({"d2t": torch.tensor([4, 0])}, paths["bad_hot"] / "draft_vocab.safetensors")
@@ -134,6 +137,13 @@ CASES = [
     Case("hypernet train: no text", ("hypernet", "train", "{model}", "--data", "{notext}", "--steps", "1", "-o", "{out}"), "no .txt files"),
     Case("hypernet train: no steps", ("hypernet", "train", "{model}", "--data", "{text}", "--steps", "0", "-o", "{out}"), "steps"),
     Case("hypernet train: damaged model", ("hypernet", "train", "{garbage}", "--data", "{text}", "--steps", "1", "-o", "{out}"), "damaged safetensors file"),
+    Case("heal: teacher with another vocabulary", ("heal", "{transplanted}", "--data", "{text}", "--teacher", "{model}", "--steps", "1", "-o", "{out}"), "does not have MODEL's vocabulary"),
+    Case("heal: source teacher without a report", ("heal", "{model}", "--data", "{text}", "--steps", "1", "-o", "{out}"), "--teacher source needs a tokswap transplant folder"),
+    Case("heal: new rows of a model that is not a transplant", ("heal", "{model}", "--data", "{text}", "--teacher", "{model}", "--train", "new", "--steps", "1", "-o", "{out}"), "--train new needs"),
+    Case("heal: empty data", ("heal", "{transplanted}", "--data", "{empty}", "--steps", "1", "-o", "{out}"), "is empty"),
+    Case("heal: binary data", ("heal", "{transplanted}", "--data", "{binary}", "--steps", "1", "-o", "{out}"), "is not UTF-8 text"),
+    Case("heal: no budget", ("heal", "{transplanted}", "--data", "{text}", "--steps", "0", "-o", "{out}"), "must be positive"),
+    Case("heal: output not empty", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "-o", "{full}"), "is not empty and holds no heal run"),
     Case("export-gguf: architecture llama.cpp is not given", ("export-gguf", "{qwen}", "-o", "{gguf_out}"), "exports GGUF for LlamaForCausalLM"),
     Case("export-gguf: SentencePiece tokenizer without a GGUF", ("export-gguf", "{spm_model}", "-o", "{gguf_out}"), "export-gguf --vocab-from"),
     Case("export-gguf: vocabulary source differs", ("export-gguf", "{model}", "-o", "{gguf_out}", "--vocab-from", "{spm}"), "does not have the vocabulary"),

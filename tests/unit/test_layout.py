@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "tokswap"
-FAMILIES = ("heuristics", "omp", "hypernet")
+FAMILIES = ("heuristics", "omp", "hypernet", "heal")
 
 
 def _imports(path: Path) -> set[str]:

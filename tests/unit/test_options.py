@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tokswap.cli import _parser, method_options_classes, method_synopsis
+from tokswap.heal.options import HealOptions
 from tokswap.hypernet.options import TrainOptions
 from tokswap.methods import REGISTRY, checked_options, options_class
 from tokswap.draft_options import CalibrationOptions, DraftSettings
@@ -41,6 +42,7 @@ def test_every_method_option_is_a_transplant_flag():
 def test_every_training_option_is_a_hypernet_train_flag():
     assert {flag(spec) for spec in cli_fields(TrainOptions)} <= _flags(_parser(), "hypernet", "train")
     assert {spec.name for spec in fields(TrainOptions)} == {spec.name for spec in cli_fields(TrainOptions)}
+    assert {flag(spec) for spec in cli_fields(HealOptions)} <= _flags(_parser(), "heal")
 
 
 def test_the_readme_synopses_are_the_dataclasses():
@@ -49,6 +51,7 @@ def test_the_readme_synopses_are_the_dataclasses():
         assert " ".join(line.split()) in transplant
     assert synopsis(TrainOptions, skip=BUDGET) in _block("## `tokswap hypernet train`")
     assert synopsis(CalibrationOptions) in _block("## `tokswap draft-vocab`")
+    assert synopsis(HealOptions, skip=BUDGET) in _block("## `tokswap heal`")
     assert synopsis(DraftSettings) in _block("## `tokswap bench-draft`")
 
 

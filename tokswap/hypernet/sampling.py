@@ -18,6 +18,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from ..errors import TokswapError
+from ..texts import draw_windows
 
 _CHAR_TO_BYTE = {c: b for b, c in bytes_to_unicode().items()}
 
@@ -33,12 +34,7 @@ class Corpus:
             raise TokswapError(f"{folder}: no .txt files with text to train on")
 
     def windows(self, rng: random.Random, count: int, chars: int) -> list[str]:
-        out = []
-        for _ in range(count):
-            text = rng.choice(self.texts)
-            start = rng.randrange(max(1, len(text) - chars))
-            out.append(text[start : start + chars])
-        return out
+        return draw_windows(self.texts, rng, count, chars)
 
 
 @dataclass
@@ -66,8 +62,3 @@ def sample_tokenizer(texts: list[str], vocab_size: int) -> SampledTokenizer:
     for text, idx in vocab.items():
         token_bytes[idx] = bytes(_CHAR_TO_BYTE[c] for c in text)
     return SampledTokenizer(tokenizer, token_bytes)
-
-
-def step_rng(seed: int, step: int, process: int, stream: str = "") -> random.Random:
-    """The random numbers of one (seed, step, process), one independent `stream` for each use."""
-    return random.Random(f"{seed}:{step}:{process}{':' + stream if stream else ''}")

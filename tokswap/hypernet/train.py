@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..training import TrainingRun
+from ..training import TrainingRun, step_rng
 from .model import Hypernet, HypernetConfig, describe_source, save_hypernet
 from .objective import Batch, Source, aux_loss, lm_loss, load_source_lm, make_batch
 from .options import TrainOptions
-from .sampling import Corpus, step_rng
+from .sampling import Corpus
 
 
 @dataclass

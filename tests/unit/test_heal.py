@@ -1,0 +1,186 @@
+"""`tokswap heal` on tiny Llamas: byte chunks two tokenizations share, the sampled softmax, likelihood matching
+toward the source, distillation toward a model with the same vocabulary, what each --train mode touches, the
+folder it writes, and resume."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from builders import MORE, TEXT, tiny_llama
+from safetensors.torch import load_file
+
+from tokswap.alignment import align
+from tokswap.byte_vocab import byte_vocab
+from tokswap.cli import main
+from tokswap.heal.batches import sequences
+from tokswap.heal.chunks import Side, chunk_sums, shared_chunks, text_ends
+from tokswap.heal.options import HealOptions
+from tokswap.heal.sampled_softmax import candidate_rows
+from tokswap.heal.train import heal
+from tokswap.pipeline import transplant
+
+FAST = dict(batch_size=2, seq_len=24, warmup=2, lr=3e-2, negatives=50, save_every=2)
+EMBED = "model.embed_tokens.weight"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("heal-data")
+    (folder / "a.txt").write_text(TEXT * 4)
+    (folder / "b.txt").write_text(MORE * 40)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def transplanted(tmp_path_factory, tied_model, spm_folder):
+    """The tiny byte-level-BPE Llama moved onto the SentencePiece tokenizer by `subword`."""
+    out = tmp_path_factory.mktemp("heal-start") / "drafter"
+    transplant(str(tied_model), str(spm_folder), out)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path / "cache"))
+
+
+def test_chunks_run_between_the_boundaries_both_tokenizations_share():
+    # student "ab|cde|fghi" with a BOS; teacher "a|b|cd|e|fghi" without one, so its first token is not predicted
+    student, teacher = Side(np.array([2, 5, 9]), 0), Side(np.array([1, 2, 4, 5, 9]), 1)
+    chunks = shared_chunks(student, teacher)
+    assert chunks.student.tolist() == [-1, 1, 2]  # "ab" starts before the teacher predicts anything
+    assert chunks.teacher.tolist() == [-1, 0, 1, 1, 2]
+    assert chunks.sizes.tolist() == [1, 3, 4]
+    sums = chunk_sums(torch.tensor([-9.0, -1.0, -2.0]), chunks.student, 3)
+    assert sums.tolist() == [0.0, -1.0, -2.0]  # the student has nothing whole in chunk 0 ("b")
+    assert shared_chunks(Side(np.array([3]), 1), teacher).sizes.numel() == 0
+
+
+def test_token_ends_are_byte_offsets_in_the_text():
+    vocab = [b"ab", b" cd", "é".encode(), b" ab"]
+    assert text_ends(vocab, [0, 1, 2], "ab cdé".encode()).tolist() == [2, 5, 7]
+    assert text_ends(vocab, [3, 1], b"ab cd").tolist() == [2, 5]  # SentencePiece's added leading space
+    assert text_ends(vocab, [1], b"xyz") is None
+
+
+def test_sequences_put_each_token_where_it_is_predicted():
+    with_bos, without = sequences([7], [[1, 2, 3], [4]]), sequences([], [[1, 2, 3], [4]])
+    nxt, predicted = with_bos.targets()
+    assert with_bos.inputs.tolist() == [[7, 1, 2, 3], [7, 4, 0, 0]]
+    assert predicted.tolist() == [[True, True, True], [True, False, False]] and nxt[0].tolist() == [1, 2, 3]
+    _, predicted = without.targets()
+    assert predicted.tolist() == [[True, True], [False, False]]
+    values = torch.arange(6.0).view(2, 3)
+    assert with_bos.per_token(values, 0).tolist() == [0, 1, 2] and without.per_token(values[:, :2], 0).tolist() == [0, 0, 1]
+
+
+def test_the_sampled_softmax_estimates_the_partition_function_without_bias():
+    logits = torch.randn(5000) * 3
+    required = torch.tensor([3, 17, 4000])
+    estimates = []
+    for seed in range(300):
+        rows, weights = candidate_rows(required, 5000, 200, torch.Generator().manual_seed(seed))
+        assert set(required.tolist()) <= set(rows.tolist()) and len(rows) == 203 and bool((rows.diff() > 0).all())
+        estimates.append(torch.logsumexp(logits[rows] + weights, 0).exp())
+    assert float(torch.stack(estimates).mean()) == pytest.approx(float(logits.exp().sum()), rel=0.1)
+    rows, weights = candidate_rows(required, 5000, 0, torch.Generator())
+    assert rows.tolist() == list(range(5000)) and not weights.any()
+
+
+def _rows(folder, name=EMBED):
+    return load_file(str(folder / "model.safetensors"))[name]
+
+
+def test_healing_toward_the_source_trains_only_the_new_rows(tmp_path, transplanted, tied_model, data):
+    out = tmp_path / "healed"
+    assert main(["heal", str(transplanted), "--data", str(data), "-o", str(out), "--steps", "4", "--train", "new", *(f"--{k.replace('_', '-')}={v}" for k, v in FAST.items())]) == 0
+    before, after = _rows(transplanted), _rows(out)
+    vocab = byte_vocab(_tokenizer(transplanted))
+    plan = align(byte_vocab(_tokenizer(tied_model)), vocab, before.shape[0], before.shape[0])
+    twins = vocab.fallback_twins()
+    assert twins and not set(twins) & set(plan.new)  # copied from their ordinary tokens, so trained too
+    new = torch.tensor(sorted({*plan.new, *twins}))
+    kept = torch.ones(len(before), dtype=torch.bool)
+    kept[new] = False
+    assert torch.equal(after[kept], before[kept]) and not torch.equal(after[new], before[new])
+    assert torch.isfinite(after).all()
+    body = {k: v for k, v in load_file(str(out / "model.safetensors")).items() if k != EMBED}
+    assert all(torch.equal(v, load_file(str(transplanted / "model.safetensors"))[k]) for k, v in body.items())
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4] and all(r["chunks"] > 0 and math.isfinite(r["alm"]) for r in log)
+    report = json.loads((out / "tokswap_report.json").read_text())
+    assert report["method"] == "subword" and report["heal"]["train"] == "new" and report["heal"]["teacher"].startswith("source")
+    assert report["heal"]["trained_parameters"] == len(new) * before.shape[1] and "measured" not in report
+    assert "tokswap heal" in (out / "README.md").read_text() and (out / "loss.png").stat().st_size > 0
+    assert main(["verify", str(out), "--target", str(transplanted)]) == 0
+
+
+def _tokenizer(folder):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def test_likelihood_matching_brings_the_student_toward_the_source(tmp_path, transplanted, data):
+    options = HealOptions(steps=30, train="embeddings", **{**FAST, "save_every": 100})
+    heal(str(transplanted), [str(data)], tmp_path / "healed", options)
+    log = [json.loads(line) for line in (tmp_path / "healed" / "log.jsonl").read_text().splitlines()]
+    first, last = (sum(r["alm"] for r in part) / len(part) for part in (log[:5], log[-5:]))
+    assert last < 0.7 * first
+
+
+def test_distillation_toward_a_model_with_the_same_vocabulary(tmp_path, transplanted, spm_tok, data):
+    teacher = tiny_llama(tmp_path / "teacher", spm_tok, seed=5)
+    out = tmp_path / "healed"
+    options = HealOptions(steps=30, teacher=str(teacher), top_k=8, **{**FAST, "lr": 1e-2, "body_lr": 1e-2, "save_every": 100})
+    report = heal(str(transplanted), [str(data)], out, options)
+    assert report.train == "all" and report.teacher == str(teacher)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    first, last = (sum(r["kl"] for r in part) / len(part) for part in (log[:5], log[-5:]))
+    assert last < 0.7 * first and 0 <= log[-1]["agree"] <= 1
+    weights, start = load_file(str(out / "model.safetensors")), load_file(str(transplanted / "model.safetensors"))
+    assert all(not torch.equal(weights[k], start[k]) for k in start if "layers.0.self_attn" in k)
+
+
+def test_total_variation_and_plain_cross_entropy_are_logged(tmp_path, transplanted, spm_tok, data):
+    teacher = tiny_llama(tmp_path / "teacher", spm_tok, seed=5)
+    options = HealOptions(steps=2, teacher=str(teacher), divergence="tv", ce_weight=0.5, train="embeddings", **FAST)
+    heal(str(transplanted), [str(data)], tmp_path / "healed", options)
+    record = json.loads((tmp_path / "healed" / "log.jsonl").read_text().splitlines()[-1])
+    assert 0 <= record["tv"] <= 1 and record["loss"] == pytest.approx(record["tv"] + 0.5 * record["ce"], rel=1e-4)
+
+
+def test_resume_continues_the_same_run_and_reuses_the_teacher(tmp_path, transplanted, data, monkeypatch):
+    options = dict(train="embeddings", **FAST)
+    heal(str(transplanted), [str(data)], tmp_path / "straight", HealOptions(steps=6, **options))
+    calls = []
+    from tokswap.heal.teachers import SourceTeacher
+
+    original = SourceTeacher.compute
+    monkeypatch.setattr(SourceTeacher, "compute", lambda self, *a: calls.append(1) or original(self, *a))
+    heal(str(transplanted), [str(data)], tmp_path / "resumed", HealOptions(steps=3, **options))
+    report = heal(str(transplanted), [str(data)], tmp_path / "resumed", HealOptions(steps=6, **options))
+    assert report.steps == 6 and calls == []  # every step's teacher outputs came from the cache
+    torch.testing.assert_close(_rows(tmp_path / "resumed"), _rows(tmp_path / "straight"), atol=1e-6, rtol=0)
+    losses = [[json.loads(line)["loss"] for line in (tmp_path / name / "log.jsonl").read_text().splitlines()] for name in ("straight", "resumed")]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-6) and len(losses[0]) == 6
+
+
+def test_two_processes_train_one_model(tmp_path, transplanted, data):
+    """The same command under torchrun (as under `accelerate launch` on GPUs): each process draws its own text,
+    gradients are averaged, the tokens of both are counted, and one folder is written."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "healed"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "tokswap.cli", "heal", str(transplanted), "--data", str(data), "-o", str(out), "--steps", "2", "--device", "cpu"]
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in FAST.items()]
+    done = subprocess.run([*command, *flags], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    logged = sum(json.loads(line)["tokens"] for line in (out / "log.jsonl").read_text().splitlines())  # the main process's
+    assert report["processes"] == 2 and report["tokens"] > logged
+    assert torch.isfinite(_rows(out)).all()

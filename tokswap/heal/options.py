@@ -1,0 +1,39 @@
+"""Options of `tokswap heal`, apart from the training stack so the command line checks them without torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import TokswapError
+from ..options import LoopOptions, option
+
+SOURCE_TEACHER = "source"
+TRAIN_MODES = ("new", "embeddings", "all")
+
+
+@dataclass
+class HealOptions(LoopOptions):
+    """`teacher` left unset is `source` for a transplant folder (`train.resolved_options`)."""
+
+    teacher: str | None = option(
+        None, "`source`: the model a transplant folder came from, on its own tokenizer; or a model with MODEL's vocabulary (default: source)", metavar="source|SPEC"
+    )
+    train: str = option("all", "what trains: the rows the transplant filled, every embedding row, or every weight", choices=TRAIN_MODES)
+    batch_size: int = option(4, "text windows per step")
+    seq_len: int = option(128, "MODEL's tokens per window")
+    body_lr: float = option(5e-5, "peak learning rate of the weights that are not embeddings (--train all; --lr is the embeddings')")
+    negatives: int = option(8192, "rows sampled into each step's softmax beside the batch's tokens and the teacher's top-k (0: every row)")
+    ce_weight: float = option(0.0, "weight of plain next-token cross-entropy on MODEL's tokenization, added to the teacher's loss")
+    top_k: int = option(32, "teacher probabilities kept per position, the rest as one mass (model teacher)")
+    divergence: str = option("kl", "distance to the teacher's distribution: forward KL or total variation (model teacher)", choices=("kl", "tv"))
+
+    def check(self) -> None:
+        super().check()
+        if min(self.batch_size, self.seq_len, self.top_k) < 1:
+            raise TokswapError("batch size, sequence length and top-k must be >= 1")
+        if self.body_lr <= 0:
+            raise TokswapError("the body learning rate must be positive")
+        if self.negatives < 0 or self.ce_weight < 0:
+            raise TokswapError("negatives and the cross-entropy weight must be >= 0")
+        if self.teacher is not None and not self.teacher.strip():
+            raise TokswapError("--teacher must name `source` or a model")
