@@ -182,7 +182,7 @@ class Healer:
             teacher_sums.append(chunk_sums(taught[f"logp{i}"].to(picked.device), chunks.teacher, len(chunks.sizes)))
             sizes.append(chunks.sizes)
         if not sizes:
-            raise TokswapError("neither tokenizer spells the training text byte for byte (a normalizing tokenizer); --teacher source cannot compare them")
+            raise TokswapError("MODEL's or the source's tokenizer does not spell the training text byte for byte (it normalizes it); --teacher source cannot compare them")
         student, teacher = torch.cat(student_sums), torch.cat(teacher_sums)
         total = float(torch.cat(sizes).sum().clamp(min=1))
         alm, ce = (student - teacher).abs().sum() / total, -student.sum() / total
