@@ -229,3 +229,13 @@ def load_checkpoint(spec: Spec) -> Checkpoint:
         except (OSError, ValueError, KeyError) as exc:
             raise TokswapError(f"cannot read model {spec.text}: {first_line(exc)}") from None
     return _from_transformers(spec)
+
+
+def frozen(model: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
+    """A model in float32 on `device`, with no gradients (cast tensor by tensor: transformers refuses
+    `.float()` on a model it read from GGUF)."""
+    model.requires_grad_(False)
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.is_floating_point():
+            tensor.data = tensor.data.float()
+    return model.to(device).eval()

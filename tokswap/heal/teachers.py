@@ -18,21 +18,11 @@ import torch.nn.functional as F
 
 from ..byte_vocab import byte_vocab
 from ..cache import cached_tensors
-from ..checkpoint import load_causal_lm
+from ..checkpoint import frozen, load_causal_lm
 from ..specs import Spec
 from ..tokenizer_io import bos_prefix, load_tokenizer
 from .batches import sequences
 from .chunks import text_ends
-
-
-def frozen(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """A teacher in float32 on `device`, with no gradients (cast tensor by tensor: transformers refuses
-    `.float()` on a model it read from GGUF)."""
-    model.requires_grad_(False)
-    for tensor in [*model.parameters(), *model.buffers()]:
-        if tensor.is_floating_point():
-            tensor.data = tensor.data.float()
-    return model.to(device).eval()
 
 
 def fingerprint(*parts) -> str:

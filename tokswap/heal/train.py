@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..alignment import align
 from ..byte_vocab import byte_vocab
-from ..checkpoint import embedding_rows, load_causal_lm, model_embeddings
+from ..checkpoint import embedding_rows, frozen, load_causal_lm, model_embeddings
 from ..contract import vocabulary_checks
 from ..errors import TokswapError
 from ..hot_drafter import producible
@@ -35,7 +35,7 @@ from .chunks import Side, chunk_sums, shared_chunks, text_ends
 from .options import SOURCE_TEACHER, HealOptions
 from .plot import plot_log
 from .sampled_softmax import candidate_rows, positions
-from .teachers import ModelTeacher, SourceTeacher, fingerprint, frozen
+from .teachers import ModelTeacher, SourceTeacher, fingerprint
 
 
 @dataclass

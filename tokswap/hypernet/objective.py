@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..alignment import AlignmentPlan, align
 from ..byte_vocab import ByteVocab, byte_vocab
-from ..checkpoint import Embeddings, model_embeddings
+from ..checkpoint import Embeddings, frozen, model_embeddings
 from ..loading import load_language_model
 from ..pieces import piece_means, source_pieces
 from .model import HypernetConfig, predict
@@ -48,10 +48,7 @@ def load_source_lm(text: str) -> Source:
     """Load a source model whole, in float32 with frozen weights (cast tensor by tensor: transformers refuses
     `.float()` on a model it read from GGUF)."""
     loaded = load_language_model(text)
-    model = loaded.module.requires_grad_(False)
-    for tensor in [*model.parameters(), *model.buffers()]:
-        if tensor.is_floating_point():
-            tensor.data = tensor.data.float()
+    model = frozen(loaded.module, "cpu")
     return Source(text, model, byte_vocab(loaded.tokenizer), model_embeddings(model, text).map(torch.Tensor.detach))
 
 
