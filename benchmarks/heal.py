@@ -22,7 +22,7 @@ from pathlib import Path
 
 from measure import bits_per_byte, dev_prompts, measured_run
 
-from tokswap.training import TRAINER_FILE
+from tokswap.training.loop import TRAINER_FILE
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 DOMAINS = ["en", "code", "de", "fr", "es", "zh", "ja"]

@@ -21,7 +21,7 @@ from measure import bits_per_byte, measured_run, print_bits_per_byte
 
 from tokswap.heal.plot import moving_average
 from tokswap.hypernet.model import WEIGHTS_FILE, load_hypernet
-from tokswap.training import LOG_FILE, TRAINER_FILE
+from tokswap.training.loop import LOG_FILE, TRAINER_FILE
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from llamacpp_build import built_tool, llamacpp_ids
 from measure import dev_prompts, measured_run
 
-from tokswap.eval.bench_draft import DEFAULT_PROMPTS
+from tokswap.drafting.bench_draft import DEFAULT_PROMPTS
 from tokswap.specs import resolve
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"

@@ -17,10 +17,11 @@ from pathlib import Path
 from llamacpp_build import built_tool, llamacpp_ids
 
 from tokswap.demo import FAITHFUL_LLAMACPP_VOCABS, LLAMACPP_PREFIX
-from tokswap.gguf_tokenizer import golden_vectors
-from tokswap.golden import read_golden
+from tokswap.gguf.golden import read_golden
+from tokswap.gguf.tokenizer import golden_vectors
 from tokswap.specs import resolve
 from tokswap.tokenizer_io import load_tokenizer
+
 
 def witness(tool: Path, name: str, texts: dict[str, str]) -> dict:
     spec = resolve(name)

@@ -11,10 +11,10 @@ import importlib
 _PUBLIC = {
     "HealOptions": "tokswap.heal.options",
     "TokswapError": "tokswap.errors",
-    "build_hot_drafters": "tokswap.hot_drafter",
-    "export_gguf": "tokswap.gguf_export",
+    "build_hot_drafters": "tokswap.drafting.draft_vocab",
+    "export_gguf": "tokswap.gguf.export",
     "heal": "tokswap.heal.train",
-    "load_drafter": "tokswap.hot_head",
+    "load_drafter": "tokswap.drafting.hot_head",
     "load_model": "tokswap.loading",
     "load_target": "tokswap.loading",
     "transplant": "tokswap.pipeline",

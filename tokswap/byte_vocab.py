@@ -108,6 +108,11 @@ class ByteVocab:
         ordinary = {data for i, data in enumerate(self.token_bytes) if data is not None and not self.special[i] and i not in self.byte_fallback}
         return sorted(i for i in self.byte_fallback if self.token_bytes[i] in ordinary)
 
+    def unproducible(self) -> list[int]:
+        """Ids no text produces: special tokens (Gemma's 6,000 unused and control ones) and byte-fallback twins
+        of ordinary tokens (`<0x2C>` beside `,`)."""
+        return sorted({*(i for i, s in enumerate(self.special) if s), *self.fallback_twins()})
+
 
 def first_difference(left: ByteVocab, right: ByteVocab) -> int | None:
     """The first id where two vocabularies differ in bytes or special role, or where the shorter one ends."""

@@ -3,7 +3,7 @@
 Safetensors checkpoints are never loaded whole: the architecture is built on the meta device only to learn
 which tensors are the embeddings, those are read, and the rest are streamed at save time. GGUF and other
 checkpoints go through transformers; a GGUF is dequantized whole once into a cached safetensors folder
-(`gguf_cache`) and read from there.
+(`gguf.conversion`) and read from there.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Literal
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
-from . import gguf_cache
 from .errors import TokswapError, first_line
-from .gguf_file import gguf_metadata, gguf_tensor_count
+from .gguf import conversion
+from .gguf.metadata import gguf_metadata, gguf_tensor_count
 from .safetensors_io import TensorEntry, file_entries, read_header
 from .specs import Spec
 
@@ -157,7 +157,7 @@ def _readable(spec: Spec) -> Spec:
     if spec.kind != "gguf":
         return spec
     path, kwargs = spec.gguf_args
-    return Spec(spec.text, "folder", gguf_cache.model_folder(spec, lambda: _pretrained(spec, path, **kwargs)))
+    return Spec(spec.text, "folder", conversion.model_folder(spec, lambda: _pretrained(spec, path, **kwargs)))
 
 
 def load_causal_lm(spec: Spec) -> torch.nn.Module:

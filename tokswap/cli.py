@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 
-from .draft_options import CalibrationOptions, DraftSettings
+from .drafting.options import CalibrationOptions, DraftSettings
 from .errors import TokswapError
 from .methods import REGISTRY, checked_options, method_names, options_class
 from .options import BUDGET, GGUF_TYPES, LoopOptions, add_flags, cli_fields, given, synopsis
@@ -289,7 +289,7 @@ def _bench_draft(args: argparse.Namespace) -> int:
         if not Path(args.prompts).is_file():
             raise TokswapError(f"{args.prompts}: no such file")
         prompts = read_lines(Path(args.prompts))
-    from .eval.bench_draft import bench_draft, format_table
+    from .drafting.bench_draft import bench_draft, format_table
 
     progress = None if args.json else lambda r: print(f"tokswap: {r.mode} done in {r.seconds:.1f} s", file=sys.stderr)
     results = bench_draft(args.target, args.drafter, args.uag, prompts, args.max_new_tokens, settings, progress)
@@ -305,7 +305,7 @@ def _draft_vocab(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     options = CalibrationOptions(**given(args, CalibrationOptions))
-    from .hot_drafter import build_hot_drafters
+    from .drafting.draft_vocab import build_hot_drafters
 
     reports = build_hot_drafters(args.model, args.target, args.calibration, args.keep, args.output, options, args.force)
     print(json.dumps([asdict(r) for r in reports] if len(reports) > 1 else asdict(reports[0]), indent=2))
@@ -315,7 +315,7 @@ def _draft_vocab(args: argparse.Namespace) -> int:
 def _export_gguf(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from .gguf_export import export_gguf
+    from .gguf.export import export_gguf
 
     print(json.dumps(asdict(export_gguf(args.model, args.output, vocab_from=args.vocab_from, kind=args.type, force=args.force)), indent=2))
     return 0

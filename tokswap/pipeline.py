@@ -13,8 +13,8 @@ from .assemble import assemble
 from .checkpoint import Embeddings, has_weights
 from .contract import vocabulary_checks
 from .errors import TokswapError
-from .gguf_export import check_exportable, check_gguf_request, export_gguf
-from .llamacpp_vocab import llamacpp_pre
+from .gguf.export import check_exportable, check_gguf_request, export_gguf
+from .gguf.vocab import llamacpp_pre
 from .loading import Model, Target, load_donor, load_model, load_target
 from .methods import FillRequest, Method, get_method
 from .model_card import write_model_card

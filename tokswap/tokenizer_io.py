@@ -7,10 +7,10 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from . import gguf_cache
 from .errors import TokswapError, first_line
-from .gguf_file import gguf_metadata
-from .gguf_tokenizer import as_llamacpp, check_golden
+from .gguf import conversion
+from .gguf.metadata import gguf_metadata
+from .gguf.tokenizer import as_llamacpp, check_golden
 from .specs import Spec
 
 TOKENIZER_FILES = (
@@ -32,7 +32,7 @@ def load_tokenizer(spec: Spec):
         if spec.kind == "tokenizer_json":
             tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(spec.path))
         elif spec.kind == "gguf":
-            tokenizer = gguf_cache.tokenizer(spec, lambda: read_gguf_tokenizer(spec))
+            tokenizer = conversion.tokenizer(spec, lambda: read_gguf_tokenizer(spec))
         else:
             tokenizer = AutoTokenizer.from_pretrained(spec.path)
     except TokswapError:

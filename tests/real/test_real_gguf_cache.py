@@ -5,8 +5,9 @@ import torch
 from builders import never
 from transformers import AutoModelForCausalLM
 
-from tokswap import checkpoint, gguf_cache
+from tokswap import checkpoint
 from tokswap.contract import tokenizer_checks
+from tokswap.gguf import conversion
 from tokswap.specs import resolve
 from tokswap.tokenizer_io import load_tokenizer, read_gguf_tokenizer
 
@@ -27,7 +28,7 @@ def test_real_gguf_model_and_tokenizer_load_identically_from_the_cache(empty_cac
     vocab = resolve("llamacpp:llama-spm")
     original = read_gguf_tokenizer(vocab)
     load_tokenizer(vocab)
-    from_folder = gguf_cache.tokenizer(vocab, never)
+    from_folder = conversion.tokenizer(vocab, never)
     assert all(check.ok for check in tokenizer_checks(from_folder, original))
     text = "Grüße, 世界! def f(x):\n\treturn x ** 2  # ok"
     assert from_folder(text).input_ids == original(text).input_ids

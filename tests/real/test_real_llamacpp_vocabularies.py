@@ -6,8 +6,8 @@ from transformers import AutoTokenizer
 from tokswap.contract import tokenizer_checks
 from tokswap.demo import FAITHFUL_LLAMACPP_VOCABS, LLAMACPP_PREFIX, llamacpp_vocab_dir
 from tokswap.errors import TokswapError
-from tokswap.gguf_tokenizer import golden_vectors
-from tokswap.golden import mismatches, read_golden
+from tokswap.gguf.golden import mismatches, read_golden
+from tokswap.gguf.tokenizer import golden_vectors
 from tokswap.specs import resolve
 from tokswap.tokenizer_io import load_tokenizer
 

@@ -13,16 +13,16 @@ from tokswap import transplant_embeddings
 from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
 from tokswap.checkpoint import Embeddings
-from tokswap.draft_options import CalibrationOptions, DraftSettings
-from tokswap.draft_vocab import read_draft_vocab
-from tokswap.eval.bench_draft import bench_draft
+from tokswap.drafting.bench_draft import bench_draft
+from tokswap.drafting.draft_vocab import build_hot_drafters
+from tokswap.drafting.draft_vocab_file import read_draft_vocab
+from tokswap.drafting.options import CalibrationOptions, DraftSettings
 from tokswap.eval.bits_per_byte import score_text
-from tokswap.gguf_export import export_gguf
+from tokswap.gguf.draft_rule import draft_compatibility
+from tokswap.gguf.export import export_gguf
+from tokswap.gguf.vocab import vocabulary_from_gguf
 from tokswap.heal.options import HealOptions
 from tokswap.heal.train import heal
-from tokswap.hot_drafter import build_hot_drafters
-from tokswap.llamacpp_compat import draft_compatibility
-from tokswap.llamacpp_vocab import vocabulary_from_gguf
 from tokswap.loading import load_donor
 from tokswap.methods import FillRequest, get_method
 from tokswap.pipeline import save_transplant

@@ -9,7 +9,7 @@ import torch
 from builders import cli_error, tiny_llama
 from safetensors.torch import save_file
 
-from tokswap.gguf_export import export_gguf
+from tokswap.gguf.export import export_gguf
 from tokswap.pipeline import transplant
 
 

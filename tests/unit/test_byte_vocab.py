@@ -56,3 +56,10 @@ def test_added_normal_token_decodes_like_the_model_vocab():
     vocab = byte_vocab(tok)
     idx = tok.convert_tokens_to_ids("tokswap")
     assert vocab.token_bytes[idx] == b"tokswap" and not vocab.special[idx]
+
+
+def test_byte_fallback_twins_and_special_tokens_are_not_producible(spm_tok):
+    unproducible = set(byte_vocab(spm_tok).unproducible())
+    comma, twin, nul = spm_tok.convert_tokens_to_ids([",", "<0x2C>", "<0x00>"])
+    assert twin in unproducible and comma not in unproducible and nul not in unproducible  # no ordinary token is a NUL byte
+    assert spm_tok.eos_token_id in unproducible and spm_tok.pad_token_id in unproducible

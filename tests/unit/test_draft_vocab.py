@@ -11,12 +11,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tokswap import TokswapError, load_drafter, transplant
 from tokswap.byte_vocab import byte_vocab
-from tokswap.calibration import prompt_windows
 from tokswap.cli import main
-from tokswap.draft_vocab import DRAFT_VOCAB_FILE, DraftVocab, choose, ranked, read_draft_vocab
-from tokswap.eval.bench_draft import ModeResult
-from tokswap.hot_drafter import producible
-from tokswap.hot_head import HotHead, with_hot_head
+from tokswap.drafting.bench_draft import ModeResult
+from tokswap.drafting.calibration import choose, prompt_windows, ranked
+from tokswap.drafting.draft_vocab_file import DRAFT_VOCAB_FILE, DraftVocab, read_draft_vocab
+from tokswap.drafting.hot_head import HotHead, with_hot_head
 from tokswap.texts import text_files, text_paths
 
 CALIBRATION = "The quick brown fox jumps over the lazy dog. def f(x):\n    return x * 2\n" * 30
@@ -151,14 +150,6 @@ def test_a_damaged_draft_vocabulary_is_one_line(pair, tmp_path):
     with pytest.raises(TokswapError, match="is not a draft vocabulary"):
         read_draft_vocab(broken)
 
-
-
-def test_byte_fallback_twins_and_special_tokens_are_not_producible(spm_tok):
-    vocab = byte_vocab(spm_tok)
-    flags = producible(vocab, len(vocab))
-    comma, twin, nul = spm_tok.convert_tokens_to_ids([",", "<0x2C>", "<0x00>"])
-    assert flags[twin] == 0 and flags[comma] == 1 and flags[nul] == 1  # no ordinary token is a NUL byte
-    assert flags[spm_tok.eos_token_id] == 0 and flags[spm_tok.pad_token_id] == 0
 
 
 def test_calibration_reads_every_file_even_two_with_one_name(tmp_path):

@@ -9,9 +9,9 @@ from transformers import AutoModelForCausalLM
 
 from tokswap import TokswapError, transplant
 from tokswap.cli import main
-from tokswap.eval.bench_draft import bench_draft
+from tokswap.drafting.bench_draft import bench_draft
 from tokswap.eval.bits_per_byte import score_text, windows
-from tokswap.golden import SEPARATOR, read_golden
+from tokswap.gguf.golden import SEPARATOR, read_golden
 
 TEXT = "Tokenizers split text into pieces. Der Fuchs springt über den Hund. " * 6
 

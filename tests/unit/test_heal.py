@@ -17,9 +17,9 @@ from tokswap.cli import main
 from tokswap.heal.batches import sequences
 from tokswap.heal.chunks import Side, chunk_sums, shared_chunks, text_ends
 from tokswap.heal.options import HealOptions
-from tokswap.heal.sampled_softmax import candidate_rows
 from tokswap.heal.train import heal
 from tokswap.pipeline import transplant
+from tokswap.training.sampled_softmax import candidate_rows
 
 FAST = dict(batch_size=2, seq_len=24, warmup=2, lr=3e-2, negatives=50, save_every=2)
 EMBED = "model.embed_tokens.weight"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tokswap.cli import _parser, method_options_classes, method_synopsis
+from tokswap.drafting.options import CalibrationOptions, DraftSettings
 from tokswap.heal.options import HealOptions
 from tokswap.hypernet.options import TrainOptions
 from tokswap.methods import REGISTRY, checked_options, options_class
-from tokswap.draft_options import CalibrationOptions, DraftSettings
 from tokswap.options import BUDGET, cli_fields, flag, synopsis
 
 README = Path(__file__).resolve().parents[2] / "README.md"

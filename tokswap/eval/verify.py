@@ -6,13 +6,13 @@ from pathlib import Path
 
 from ..contract import PROBE_TEXT, Check, vocabulary_checks
 from ..errors import TokswapError
-from ..golden import mismatches, read_golden
-from ..llamacpp_compat import draft_compatibility, same_tokenization
-from ..llamacpp_vocab import vocabulary_from_gguf
+from ..gguf.draft_rule import draft_compatibility, same_tokenization
+from ..gguf.golden import mismatches, read_golden
+from ..gguf.vocab import vocabulary_from_gguf
 from ..loading import load_target
 from ..specs import resolve
-from ..tokenizer_io import load_tokenizer
 from ..texts import read_text_file, text_files
+from ..tokenizer_io import load_tokenizer
 
 CONTEXT = 20
 

@@ -15,26 +15,24 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..alignment import align
 from ..byte_vocab import byte_vocab
 from ..checkpoint import embedding_rows, frozen, load_causal_lm, model_embeddings
 from ..contract import vocabulary_checks
 from ..errors import TokswapError
-from ..hot_drafter import producible
 from ..loading import checked_specs
 from ..model_card import is_tokswap_folder, report_json, write_model_card
 from ..report import REPORT_FILE
 from ..specs import Spec, resolve
 from ..texts import draw_windows, read_text_file, text_paths
 from ..tokenizer_io import bos_prefix, load_tokenizer, save_tokenizer
-from ..training import LOG_FILE, TrainingRun, step_rng
+from ..training.loop import LOG_FILE, TrainingRun, step_rng
+from ..training.sampled_softmax import candidate_rows, positions, weighted_log_softmax
 from .batches import Sequences, sequences
 from .chunks import Side, chunk_sums, shared_chunks, text_ends
 from .options import SOURCE_TEACHER, HealOptions
 from .plot import plot_log
-from .sampled_softmax import candidate_rows, positions
 from .teachers import ModelTeacher, SourceTeacher, fingerprint
 
 
@@ -66,7 +64,7 @@ class Student(torch.nn.Module):
         logits = hidden @ self.model.get_output_embeddings().weight[rows].T
         if self.softcap:
             logits = self.softcap * torch.tanh(logits / self.softcap)
-        return F.log_softmax(logits + weights, dim=-1)
+        return weighted_log_softmax(logits, weights)
 
 
 def resolved_options(options: HealOptions, report: dict | None, model: str) -> HealOptions:
@@ -112,7 +110,7 @@ class Healer:
         else:
             self.teacher = ModelTeacher(teacher_spec, self.loop.device, self.tokenizer, o.top_k)
         self.prefix = bos_prefix(self.tokenizer)
-        self.always = (producible(self.vocab, self.rows) == 0).nonzero().squeeze(1)
+        self.always = torch.tensor([i for i in self.vocab.unproducible() if i < self.rows], dtype=torch.long)
         self.data_key = fingerprint(self.texts, _spec_identity(teacher_spec), _spec_identity(self.spec))
         self.student = self.loop.prepare(Student(student), o.lr, 0.0, o.warmup, groups)
 

@@ -21,6 +21,7 @@ from ..byte_vocab import ByteVocab, byte_vocab
 from ..checkpoint import Embeddings, frozen, model_embeddings
 from ..loading import load_language_model
 from ..pieces import piece_means, source_pieces
+from ..training.sampled_softmax import weighted_log_softmax
 from .model import HypernetConfig, predict
 from .sampling import SampledTokenizer, sample_tokenizer
 
@@ -153,12 +154,13 @@ def lm_loss(net, config: HypernetConfig, source: Source, batch: Batch) -> torch.
         embeds = embeds * scale
     hidden = source.model.base_model(inputs_embeds=embeds).last_hidden_state
     logits = hidden @ rows.matrix("output").T
+    weights = logits.new_zeros(logits.shape[-1])
     if batch.negatives:
         pieces = [source_pieces(source.vocab, data, source.rows) for data in batch.negatives]
         predicted = predict(net, source.embeddings, pieces, config=config)
-        negative = hidden @ predicted.matrix("output").T + math.log(batch.negative_count)
-        logits = torch.cat([logits, negative], dim=-1)
-    return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+        logits = torch.cat([logits, hidden @ predicted.matrix("output").T], dim=-1)
+        weights = torch.cat([weights, weights.new_full((len(batch.negatives),), math.log(batch.negative_count))])
+    return F.nll_loss(weighted_log_softmax(logits, weights).flatten(0, 1), labels.flatten(), ignore_index=-100)
 
 
 def aux_loss(net, config: HypernetConfig, source: Source, batch: Batch, count: int, rng: random.Random) -> torch.Tensor:

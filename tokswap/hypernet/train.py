@@ -1,4 +1,4 @@
-"""`tokswap hypernet train`: the hypernetwork's training steps, run by the shared training loop (`training`).
+"""`tokswap hypernet train`: the hypernetwork's training steps, run by the shared training loop (`training.loop`).
 
 The output folder is always a usable hypernetwork (config.json, model.safetensors) beside the run's resume
 state and loss log; the step's text and tokenizer depend only on (seed, step, process), so a resumed run
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..training import TrainingRun, step_rng
+from ..training.loop import TrainingRun, step_rng
 from .model import Hypernet, HypernetConfig, describe_source, save_hypernet
 from .objective import Batch, Source, aux_loss, lm_loss, load_source_lm, make_batch
 from .options import TrainOptions

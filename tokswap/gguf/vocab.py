@@ -1,7 +1,7 @@
 """A vocabulary as llama.cpp reads it: the `tokenizer.*` metadata of a GGUF file.
 
 llama.cpp accepts a drafter only when its vocabulary is the target's, token text for token text (see
-`llamacpp_compat`). The surest way is to carry the target GGUF's own keys over verbatim, types and all; a
+`draft_rule`). The surest way is to carry the target GGUF's own keys over verbatim, types and all; a
 tokenizer that never was a GGUF is written the way llama.cpp's converter writes its family, which tokswap can
 do for byte-level BPE (GPT-2, Llama-3, Qwen2, StarCoder, ... style) tokenizers.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 from gguf import GGUFValueType, TokenType
 from tokenizers import decoders, models
 
-from .errors import TokswapError
-from .gguf_file import GgufField, gguf_fields
-from .gguf_tokenizer import llamacpp_pre_type
+from ..errors import TokswapError
+from .metadata import GgufField, gguf_fields
+from .tokenizer import llamacpp_pre_type
 
 Vocabulary = dict[str, GgufField]
 PREFIX = "tokenizer."

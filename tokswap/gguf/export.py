@@ -1,6 +1,6 @@
 """`export-gguf`: a model folder as the GGUF file llama.cpp runs as a drafter.
 
-The vocabulary is the part llama.cpp is strict about (`llamacpp_compat`), so it comes verbatim from the
+The vocabulary is the part llama.cpp is strict about (`draft_rule`), so it comes verbatim from the
 target's own GGUF whenever there is one: `--vocab-from`, else the target named in the folder's
 `tokswap_report.json` when that is a GGUF. Tensors are renamed with gguf-py's map for the architecture and
 written one at a time, so memory stays near the size of the largest tensor plus the embeddings.
@@ -19,16 +19,16 @@ import numpy as np
 import torch
 from gguf import GGML_QUANT_SIZES, GGML_QUANT_VERSION, MODEL_ARCH, GGMLQuantizationType, GGUFValueType, GGUFWriter, LlamaFileType, get_tensor_name_map, quants
 
-from .byte_vocab import byte_vocab, first_difference
-from .checkpoint import load_checkpoint
-from .errors import TokswapError
-from .llamacpp_compat import draft_compatibility
-from .llamacpp_vocab import Vocabulary, token_count, vocabulary_from_gguf, vocabulary_from_tokenizer
-from .options import GGUF_TYPES
-from .report import REPORT_FILE
-from .specs import Spec, local_gguf, resolve
-from .staging import published_file
-from .tokenizer_io import load_tokenizer
+from ..byte_vocab import byte_vocab, first_difference
+from ..checkpoint import load_checkpoint
+from ..errors import TokswapError
+from ..options import GGUF_TYPES
+from ..report import REPORT_FILE
+from ..specs import Spec, local_gguf, resolve
+from ..staging import published_file
+from ..tokenizer_io import load_tokenizer
+from .draft_rule import draft_compatibility
+from .vocab import Vocabulary, token_count, vocabulary_from_gguf, vocabulary_from_tokenizer
 
 # Hugging Face architectures written as llama.cpp's `llama` models (Llama, SmolLM, TinyLlama, ...).
 ARCHITECTURES = ("LlamaForCausalLM",)

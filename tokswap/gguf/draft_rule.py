@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from .contract import Check
-from .llamacpp_vocab import TOKENS, Vocabulary
+from ..contract import Check
+from .vocab import TOKENS, Vocabulary
 
 MAX_SIZE_DIFFERENCE = 128
 FIRST_CHECKED_ID = 5

@@ -4,7 +4,7 @@ transformers parses a GGUF's whole vocabulary and dequantizes every tensor on ea
 and every run; a converted folder loads many times faster, and safetensors let a transplant read the
 embeddings alone. Entries live under `cache_dir("gguf")`, keyed by the file's resolved path, size and
 modification time and the transformers version that converted it (a tokenizer also by the split recipe of
-`gguf_tokenizer`); each is a checked cache entry (`cache.cached_folder`).
+`tokenizer`); each is a checked cache entry (`cache.cached_folder`).
 
 A tokenizer is cached only when the folder reloads into a tokenizer the contract cannot tell from the GGUF's
 (vocabulary, added tokens, special ids, add-bos/eos, chat template, pipeline): otherwise the entry holds a
@@ -22,10 +22,10 @@ from typing import Any
 
 import transformers
 
-from .cache import cache_dir, cached_folder
-from .contract import tokenizer_checks
-from .gguf_tokenizer import RECIPE
-from .specs import Spec
+from ..cache import cache_dir, cached_folder
+from ..contract import tokenizer_checks
+from ..specs import Spec
+from .tokenizer import RECIPE
 
 REFUSED = "refused"
 

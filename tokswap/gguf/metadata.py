@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TokswapError, first_line
+from ..errors import TokswapError, first_line
 
 
 def gguf_tensor_count(path: Path) -> int:

@@ -1,4 +1,4 @@
-"""The target tokens a drafter may propose (its hot vocabulary), ranked from calibration counts and stored in
+"""`draft_vocab.safetensors`: the target tokens a drafter may propose (its hot vocabulary), stored in
 EAGLE-3's convention (the one vLLM and SGLang use for EAGLE-3 draft heads): `d2t[i]` is the offset from draft
 id `i` to its target id, `t2d` marks the kept target ids. Kept ids are sorted, so draft id order is target id
 order.
@@ -6,7 +6,6 @@ order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import TokswapError
+from ..errors import TokswapError
 
 DRAFT_VOCAB_FILE = "draft_vocab.safetensors"
 
@@ -58,27 +57,3 @@ def read_draft_vocab(folder: Path) -> DraftVocab | None:
         return DraftVocab.from_eagle3(tensors["d2t"], tensors["t2d"])
     except (SafetensorError, KeyError, ValueError, OSError) as exc:
         raise TokswapError(f"{path} is not a draft vocabulary (EAGLE-3 d2t/t2d): {exc}") from None
-
-
-def ranked(keys: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Ids by descending `keys[0]`, ties broken by `keys[1]`, ..., then by ascending id."""
-    order = torch.arange(len(keys[0]))
-    for key in reversed(keys):
-        order = order[torch.sort(key[order], descending=True, stable=True).indices]
-    return order
-
-
-def check_keep(keep: int, always: Sequence[int], size: int) -> None:
-    low = max(1, len(set(always)))
-    if not low <= keep <= size:
-        raise TokswapError(f"--keep must be between {low} (the target's end tokens are always kept) and {size:,} (its vocabulary)")
-
-
-def choose(keys: Sequence[torch.Tensor], keep: int, always: Sequence[int]) -> DraftVocab:
-    """The `always` ids plus the best-ranked others, `keep` in all."""
-    size = len(keys[0])
-    check_keep(keep, always, size)
-    forced = torch.zeros(size, dtype=torch.bool)
-    forced[list(always)] = True
-    order = ranked([forced.float(), *keys])
-    return DraftVocab(torch.sort(order[:keep]).values, size)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import TokswapError
-from .options import Options, option
+from ..errors import TokswapError
+from ..options import Options, option
 
 CALIBRATION_SOURCES = ("generated", "text")
 SCHEDULES = ("constant", "heuristic", "heuristic_transient")

@@ -11,11 +11,11 @@ import torch
 
 from ..checkpoint import embedding_rows, load_causal_lm
 from ..contract import check_same_vocabulary
-from ..draft_options import DraftSettings
-from ..draft_vocab import read_draft_vocab
-from ..hot_head import hot_rows, load_drafter
 from ..loading import checked_specs, load_language_model
 from ..tokenizer_io import load_tokenizer
+from .draft_vocab_file import read_draft_vocab
+from .hot_head import hot_rows, load_drafter
+from .options import DraftSettings
 
 DEFAULT_PROMPTS = [
     "The three most important ideas in the history of science are",

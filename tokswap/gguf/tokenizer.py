@@ -15,8 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .demo import FAITHFUL_LLAMACPP_VOCABS
-from .errors import TokswapError
+from ..demo import FAITHFUL_LLAMACPP_VOCABS
+from ..errors import TokswapError
 from .golden import mismatches, read_golden
 
 GENERIC_CLASS = "TokenizersBackend"

@@ -9,19 +9,19 @@ from pathlib import Path
 
 import torch
 
-from .byte_vocab import ByteVocab, byte_vocab
-from .calibration import calibrate
-from .checkpoint import embedding_rows, load_causal_lm
-from .contract import check_same_vocabulary
-from .draft_options import CalibrationOptions
-from .draft_vocab import DRAFT_VOCAB_FILE, check_keep, choose, save_draft_vocab
-from .errors import TokswapError
-from .loading import checked_specs
-from .model_card import is_tokswap_folder, update_report
-from .output_folder import check_destination
-from .staging import published_folder
-from .texts import read_text_file, text_paths
-from .tokenizer_io import load_tokenizer
+from ..byte_vocab import byte_vocab
+from ..checkpoint import embedding_rows, load_causal_lm
+from ..contract import check_same_vocabulary
+from ..errors import TokswapError
+from ..loading import checked_specs
+from ..model_card import is_tokswap_folder, update_report
+from ..output_folder import check_destination
+from ..staging import published_folder
+from ..texts import read_text_file, text_paths
+from ..tokenizer_io import load_tokenizer
+from .calibration import calibrate, check_keep, choose
+from .draft_vocab_file import DRAFT_VOCAB_FILE, save_draft_vocab
+from .options import CalibrationOptions
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,6 @@ def _end_ids(model, tokenizer) -> list[int]:
     configured = model.generation_config.eos_token_id
     ids = configured if isinstance(configured, list) else [configured]
     return sorted({i for i in [*ids, tokenizer.eos_token_id] if i is not None})
-
-
-def producible(vocab: ByteVocab, size: int) -> torch.Tensor:
-    """1 for tokens a text can produce, 0 for special tokens (Gemma's 6,000 unused and control ones) and for
-    byte-fallback twins of ordinary tokens (`<0x2C>` beside `,`): among tokens calibration never saw, those
-    come last."""
-    flags = torch.ones(size)
-    flags[[i for i in [*(i for i, s in enumerate(vocab.special) if s), *vocab.fallback_twins()] if i < size]] = 0
-    return flags
 
 
 def _with_hot_vocabulary(report: dict, section: dict) -> None:
@@ -89,7 +80,8 @@ def build_hot_drafters(model: str, target: str, calibration: list[str], keeps: l
     for keep in keeps:
         check_keep(keep, end_ids, target_rows)
     counts = calibrate(target_model, target_tokenizer, texts, options.source, options.prompts, options.prompt_tokens, options.new_tokens, options.batch_size, end_ids)
-    produced = producible(byte_vocab(target_tokenizer), target_rows)
+    produced = torch.ones(target_rows)  # tokens no text produces come last among those calibration never saw
+    produced[[i for i in byte_vocab(target_tokenizer).unproducible() if i < target_rows]] = 0
     figures = {**asdict(options), "files": calibration, "prompts": counts.prompts, "seconds": round(counts.seconds, 1)}
     reports = []
     for keep, folder in zip(keeps, outs):

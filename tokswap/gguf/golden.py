@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TokswapError
+from ..errors import TokswapError
 
 SEPARATOR = "\n__ggml_vocab_test__\n"
 

@@ -23,8 +23,8 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm import tqdm
 
-from .errors import TokswapError
-from .options import LoopOptions
+from ..errors import TokswapError
+from ..options import LoopOptions
 
 STATE_DIR = "state"
 TRAINER_FILE = "trainer.json"

@@ -1,9 +1,10 @@
-"""Log-probabilities over a large vocabulary from a sample of its rows.
+"""Log-probabilities over a large vocabulary from a sample of its rows, for every training command.
 
 A 262k-row output head costs more than SmolLM2's whole body, forward and backward. The rows that matter
-for a step are always computed (its tokens, the teacher's top-k, tokens no text produces), and a uniform
-sample of the rest stands for all of them, each weighted by how many rows it stands for, so the partition
-function is estimated without bias and every row is pushed down when its logit is too high.
+for a step are always computed (`heal`: its tokens, the teacher's top-k, tokens no text produces;
+`hypernet train`: the sampled vocabulary), and a sample of the rest stands for all of them, each weighted by
+how many rows it stands for, so the partition function is estimated without bias and every row is pushed
+down when its logit is too high.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 
 def candidate_rows(required: torch.Tensor, rows: int, negatives: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,3 +35,8 @@ def candidate_rows(required: torch.Tensor, rows: int, negatives: int, generator:
 def positions(candidates: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Where each id sits among the sorted candidates (every id must be one)."""
     return torch.searchsorted(candidates.to(ids.device), ids)
+
+
+def weighted_log_softmax(logits: torch.Tensor, log_weights: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities over the last dimension, each column counted as exp(`log_weights`) columns."""
+    return F.log_softmax(logits + log_weights, dim=-1)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from .draft_vocab import DraftVocab, read_draft_vocab
-from .errors import TokswapError
-from .loading import LanguageModel, load_language_model
-from .specs import Spec, resolve
+from ..errors import TokswapError
+from ..loading import LanguageModel, load_language_model
+from ..specs import Spec, resolve
+from .draft_vocab_file import DraftVocab, read_draft_vocab
 
 
 class HotHead(torch.nn.Module):

@@ -1,4 +1,4 @@
-"""What the target says, counted: the calibration behind a drafter's hot vocabulary.
+"""What the target says, counted, and the hot vocabulary chosen from those counts.
 
 VocabTrim found the target's own greedy continuations of calibration prompts a better guide to the tokens it
 will accept than the text those prompts come from. `generated` ranks target ids by how often the target
@@ -9,12 +9,15 @@ forward pass.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
-from .tokenizer_io import bos_prefix
+from ..errors import TokswapError
+from ..tokenizer_io import bos_prefix
+from .draft_vocab_file import DraftVocab
 
 
 @dataclass(frozen=True)
@@ -84,3 +87,27 @@ def calibrate(model, tokenizer, texts: list[str], source: str, prompts: int, pro
     windows = prompt_windows(sequences, prompts, prompt_tokens)
     generated = generated_counts(model, tokenizer, windows, new_tokens, batch_size, end_ids)
     return Calibration(source, text, generated, len(windows), time.perf_counter() - start)
+
+
+def ranked(keys: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Ids by descending `keys[0]`, ties broken by `keys[1]`, ..., then by ascending id."""
+    order = torch.arange(len(keys[0]))
+    for key in reversed(keys):
+        order = order[torch.sort(key[order], descending=True, stable=True).indices]
+    return order
+
+
+def check_keep(keep: int, always: Sequence[int], size: int) -> None:
+    low = max(1, len(set(always)))
+    if not low <= keep <= size:
+        raise TokswapError(f"--keep must be between {low} (the target's end tokens are always kept) and {size:,} (its vocabulary)")
+
+
+def choose(keys: Sequence[torch.Tensor], keep: int, always: Sequence[int]) -> DraftVocab:
+    """The `always` ids plus the best-ranked others, `keep` in all."""
+    size = len(keys[0])
+    check_keep(keep, always, size)
+    forced = torch.zeros(size, dtype=torch.bool)
+    forced[list(always)] = True
+    order = ranked([forced.float(), *keys])
+    return DraftVocab(torch.sort(order[:keep]).values, size)
