@@ -31,7 +31,7 @@ def method_options_classes() -> dict[str, type]:
 
 
 def method_synopsis() -> str:
-    """One line per method that has options: its flags with their defaults, as the README shows them."""
+    """One line per method that has options: its flags with their defaults, as docs/transplant.md shows them."""
     classes = method_options_classes()
     width = max(len(name) for name in classes) + 2
     return "\n".join(f"  {name + ':':{width}s}{synopsis(cls)}" for name, cls in classes.items() if synopsis(cls))

@@ -1,5 +1,6 @@
 """Options declared once: a dataclass field carries its default, help text and command-line form, a `check`
-validates the values, and the command line and the README synopsis are generated from the same fields.
+validates the values, and the command line and the synopses on the command pages (`docs/`) come from the
+same fields.
 
 Kept free of torch and transformers so the command line can build its parser and refuse bad values before
 anything heavy is imported or loaded.

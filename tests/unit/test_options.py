@@ -1,5 +1,5 @@
-"""Options declared once: the command line's flags, its checks and the README synopsis all come from the
-options dataclasses."""
+"""Options declared once: the command line's flags, its checks and each command page's synopsis all come from
+the options dataclasses."""
 
 import re
 import subprocess
@@ -16,14 +16,12 @@ from tokswap.hypernet.options import TrainOptions
 from tokswap.methods import REGISTRY, checked_options, options_class
 from tokswap.options import BUDGET, cli_fields, flag, synopsis
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def _block(heading: str) -> str:
-    """The first code block after a README heading, whitespace collapsed."""
-    text = README.read_text()
-    start = text.index(heading)
-    block = re.search(r"```\n(.*?)```", text[start:], re.S).group(1)
+def _block(page: str) -> str:
+    """The first code block of a command's page in docs/, whitespace collapsed."""
+    block = re.search(r"```\n(.*?)```", (DOCS / page).read_text(), re.S).group(1)
     return " ".join(block.split())
 
 
@@ -45,14 +43,14 @@ def test_every_training_option_is_a_hypernet_train_flag():
     assert {flag(spec) for spec in cli_fields(HealOptions)} <= _flags(_parser(), "heal")
 
 
-def test_the_readme_synopses_are_the_dataclasses():
-    transplant = _block("## `tokswap transplant`")
+def test_the_command_pages_synopses_are_the_dataclasses():
+    transplant = _block("transplant.md")
     for line in method_synopsis().splitlines():
         assert " ".join(line.split()) in transplant
-    assert synopsis(TrainOptions, skip=BUDGET) in _block("## `tokswap hypernet train`")
-    assert synopsis(CalibrationOptions) in _block("## `tokswap draft-vocab`")
-    assert synopsis(HealOptions, skip=BUDGET) in _block("## `tokswap heal`")
-    assert synopsis(DraftSettings) in _block("## `tokswap bench-draft`")
+    assert synopsis(TrainOptions, skip=BUDGET) in _block("hypernet.md")
+    assert synopsis(CalibrationOptions) in _block("draft-vocab.md")
+    assert synopsis(HealOptions, skip=BUDGET) in _block("heal.md")
+    assert synopsis(DraftSettings) in _block("bench-draft.md")
 
 
 def test_a_flag_reaches_only_the_method_it_names(capsys, tmp_path):
