@@ -4,6 +4,10 @@ Every entry is a folder published whole (`staging.published_folder`) with a mani
 each file's size, plus a checksum for files small enough to hash on every read (large ones are checked by
 size and, for safetensors, by their header). A full disk or a killed copy leaves a damaged entry: it is
 found on the next read, removed with one line on stderr, and built again; a user never has to find it.
+
+A bounded store (`stored_tensors`) is one entry holding many small results under a size limit: each result is
+one file, written whole or not at all, checked when read; the least recently used go first when the store
+grows past its limit. `heal` keeps its teacher outputs there, one file a step.
 """
 
 from __future__ import annotations
@@ -120,10 +124,18 @@ class CacheEntry:
         return self.path.relative_to(cache_root()).as_posix()
 
 
-def _size(path: Path) -> int:
+def _file_size(path: Path) -> int:
+    """A file's size; 0 when another process removed it meanwhile (a bounded store evicting, a build renaming)."""
+    try:
+        return path.stat().st_size if path.is_file() and not path.is_symlink() else 0
+    except OSError:
+        return 0
+
+
+def disk_size(path: Path) -> int:
     if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+        return _file_size(path)
+    return sum(_file_size(p) for p in path.rglob("*"))
 
 
 def cache_entries() -> list[CacheEntry]:
@@ -135,7 +147,11 @@ def cache_entries() -> list[CacheEntry]:
             what = json.loads(manifest.read_text()).get("what", "?")
         except (OSError, ValueError):
             what = "?"
-        entries.append(CacheEntry(folder, what, _size(folder), manifest.stat().st_mtime))
+        try:
+            last_use = manifest.stat().st_mtime
+        except OSError:  # removed while listed
+            continue
+        entries.append(CacheEntry(folder, what, disk_size(folder), last_use))
     return sorted(entries, key=lambda e: -e.last_use)
 
 
@@ -173,7 +189,54 @@ def cached_tensors(folder: str, key: str, what: str, compute: Callable[[], dict]
     return computed or load_file(entry / "tensors.safetensors")
 
 
-def _human(size: float) -> str:
+def stored_tensors(store: str, key: str, what: str, limit: int, compute: Callable[[], dict]) -> dict:
+    """`compute()`'s tensors, kept in the bounded store `cache_dir(store)` as the file `key` (the key must name
+    everything the result depends on) and read back after; when the store grows past `limit` bytes, the least
+    recently used files go. A damaged file is computed again; `limit` 0 keeps nothing."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
+
+    folder = cache_dir(store)
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        for older in (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            remove_path(older)  # an older tokswap kept one entry per result here
+        manifest.write_text(json.dumps({"what": what, "files": {}}, indent=1))
+    path = folder / f"{key}.safetensors"
+    try:
+        tensors = load_file(path)
+        os.utime(path)
+        os.utime(manifest)
+        return tensors
+    except (OSError, SafetensorError):
+        pass
+    tensors = {name: tensor.contiguous() for name, tensor in compute().items()}
+    if limit > 0:
+        partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{time.monotonic_ns()}")
+        save_file(tensors, partial)
+        partial.replace(path)
+        os.utime(manifest)
+        _evict(folder, limit)
+    return tensors
+
+
+def _evict(folder: Path, limit: int) -> None:
+    """Remove the store's least recently used files until it holds at most `limit` bytes."""
+    files = []
+    for path in folder.glob("*.safetensors"):
+        try:
+            files.append((path.stat().st_mtime, path.stat().st_size, path))
+        except OSError:
+            continue
+    total = sum(size for _, size, _ in files)
+    for _, size, path in sorted(files):
+        if total <= limit:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
+
+
+def human_size(size: float) -> str:
     if size < 1000:
         return f"{size:.0f} B"
     for unit in ("kB", "MB"):
@@ -187,15 +250,15 @@ def describe_cache() -> str:
     """What `tokswap cache` prints: every entry with its size and last use, then anything else found there."""
     entries = cache_entries()
     strays = list(stray_paths(entries))
-    stray_size = sum(_size(p) for p in strays)
+    stray_size = sum(disk_size(p) for p in strays)
     total = sum(e.size for e in entries) + stray_size
-    lines = [f"{cache_root()}: {len(entries)} entries, {_human(total)}"]
+    lines = [f"{cache_root()}: {len(entries)} entries, {human_size(total)}"]
     width = max((len(e.name) for e in entries), default=4)
     for entry in entries:
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.last_use))
-        lines.append(f"  {entry.name:{width}s}  {_human(entry.size):>9s}  {used}  {entry.what}")
+        lines.append(f"  {entry.name:{width}s}  {human_size(entry.size):>9s}  {used}  {entry.what}")
     if strays:
-        lines.append(f"  and {len(strays)} other paths, {_human(stray_size)} (interrupted builds or an older "
+        lines.append(f"  and {len(strays)} other paths, {human_size(stray_size)} (interrupted builds or an older "
                      "tokswap's layout): `tokswap cache clear --all` removes them")
     return "\n".join(lines)
 
@@ -213,7 +276,7 @@ def clear_cache(names: list[str], older_than_days: float | None, everything: boo
         if unknown:
             raise TokswapError(f"no cache entry named {unknown[0]!r}; `tokswap cache` lists them")
         chosen = [by_name[name] for name in names]
-    freed = sum(_size(path) for path in chosen)
+    freed = sum(disk_size(path) for path in chosen)
     for path in chosen:
         remove_path(path)
-    return f"removed {len(chosen)} cache paths, {_human(freed)}"
+    return f"removed {len(chosen)} cache paths, {human_size(freed)}"

@@ -13,7 +13,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import Field, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import TokswapError
 
@@ -39,8 +39,10 @@ class Options:
 
 @dataclass
 class LoopOptions(Options):
-    """How long and where a training run goes; every training command has these."""
+    """How long and where a training run goes; every training command has these. A resumed run keeps its saved
+    options but those named in `resumable`."""
 
+    resumable: ClassVar[tuple[str, ...]] = ("steps", "minutes", "device", "save_every")
     steps: int | None = option(None, "train until this many steps in all")
     minutes: float | None = option(None, "train for this many minutes in this invocation")
     device: str | None = option(None, "where to train (default: what accelerate picks)", metavar="cpu|cuda")

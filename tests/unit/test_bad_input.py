@@ -62,7 +62,25 @@ def world(tmp_path_factory, tied_model, spm_folder, bpe_folder, spm_tok) -> dict
     paths["bad_hot"] = root / "bad_hot"
     shutil.copytree(tied_model, paths["bad_hot"])
     save_file({"d2t": torch.tensor([4, 0])}, paths["bad_hot"] / "draft_vocab.safetensors")
+    paths["transplanted_copy"] = root / "transplanted_copy"
+    shutil.copytree(paths["transplanted"], paths["transplanted_copy"])
+    _heal_runs(root, paths)
     return paths
+
+
+def _heal_runs(root: Path, paths: dict[str, Path]) -> None:
+    """A heal run to resume, and copies of it with a damaged trainer.json and a damaged state."""
+    from tokswap.heal.options import HealOptions
+    from tokswap.heal.train import heal
+
+    paths["run"] = root / "run"
+    heal(str(paths["transplanted"]), [str(paths["text"])], paths["run"], HealOptions(steps=1))
+    for name in ("bad_trainer", "bad_state"):
+        paths[name] = root / name
+        shutil.copytree(paths["run"], paths[name])
+    (paths["bad_trainer"] / ".resume" / "trainer.json").write_text('{"step": "one"')
+    for state in (paths["bad_state"] / ".resume" / "state").iterdir():
+        state.write_bytes(state.read_bytes()[:40])
 
 
 def _tiny_qwen2(folder: Path, tokenizer_folder: Path) -> Path:
@@ -144,6 +162,10 @@ CASES = [
     Case("heal: binary data", ("heal", "{transplanted}", "--data", "{binary}", "--steps", "1", "-o", "{out}"), "is not UTF-8 text"),
     Case("heal: no budget", ("heal", "{transplanted}", "--data", "{text}", "--steps", "0", "-o", "{out}"), "must be positive"),
     Case("heal: output not empty", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "-o", "{full}"), "is not empty and holds no heal run"),
+    Case("heal: output is a file", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "-o", "{inp}"), "is a file; -o names the folder"),
+    Case("heal: resume with another model", ("heal", "{transplanted_copy}", "--data", "{text}", "--steps", "2", "-o", "{run}"), "holds a run for"),
+    Case("heal: damaged trainer.json", ("heal", "{transplanted}", "--data", "{text}", "--steps", "2", "-o", "{bad_trainer}"), "trainer.json is damaged"),
+    Case("heal: damaged resume state", ("heal", "{transplanted}", "--data", "{text}", "--steps", "2", "-o", "{bad_state}"), "is missing or not the size it was saved with"),
     Case("export-gguf: architecture llama.cpp is not given", ("export-gguf", "{qwen}", "-o", "{gguf_out}"), "exports GGUF for LlamaForCausalLM"),
     Case("export-gguf: SentencePiece tokenizer without a GGUF", ("export-gguf", "{spm_model}", "-o", "{gguf_out}"), "export-gguf --vocab-from"),
     Case("export-gguf: vocabulary source differs", ("export-gguf", "{model}", "-o", "{gguf_out}", "--vocab-from", "{spm}"), "does not have the vocabulary"),

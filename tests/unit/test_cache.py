@@ -10,7 +10,7 @@ import torch
 from builders import cli_error
 from safetensors.torch import save_file
 
-from tokswap.cache import MANIFEST, cache_dir, cached_folder, cached_tensors
+from tokswap.cache import MANIFEST, cache_dir, cache_entries, cached_folder, cached_tensors, describe_cache, stored_tensors
 from tokswap.cli import main
 from tokswap.errors import TokswapError
 
@@ -127,3 +127,34 @@ def test_cache_command_lists_and_clears(own_cache, capsys):
     assert "no cache entry named 'demo/nope'" in cli_error(capsys, "cache", "clear", "demo/nope")
     assert main(["cache", "clear", "demo/new"]) == 0 and not (own_cache / "demo" / "new").exists()
     assert main(["cache", "clear", "--all"]) == 0 and not (own_cache / "stray.tmp").exists()
+
+
+def test_a_bounded_store_is_one_entry_that_keeps_the_recently_used_under_its_limit(own_cache):
+    old = cache_dir("store", "an-older-per-result-entry")  # an older tokswap's layout, tidied away
+    (old / MANIFEST).write_text("{}")
+    calls = []
+
+    def stored(key: str, limit: int = 3_000) -> dict:
+        return stored_tensors("store", key, "results", limit, lambda: calls.append(key) or {"x": torch.full((200,), float(len(calls)))})
+
+    first = stored("a")
+    assert torch.equal(stored("a")["x"], first["x"]) and calls == ["a"] and not old.exists()
+    for key in "bcd":
+        time.sleep(0.01)
+        stored(key)
+    stored("d")
+    files = sorted(p.stem for p in (own_cache / "store").glob("*.safetensors"))
+    assert len(files) < 4 and "a" not in files and "d" in files  # 1 KB each: the least recently used went
+    assert [e.name for e in cache_entries()] == ["store"] and "results" in describe_cache()
+    (own_cache / "store" / "d.safetensors").write_bytes(b"cut")
+    stored("d")
+    assert calls[-1] == "d"  # a damaged result is computed again
+    stored("e", limit=0)
+    assert not (own_cache / "store" / "e.safetensors").exists()
+
+
+def test_listing_survives_files_that_vanish_while_it_walks(own_cache, monkeypatch):
+    stored_tensors("store", "a", "results", 10_000, lambda: {"x": torch.ones(3)})
+    real_stat = Path.stat
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: (_ for _ in ()).throw(FileNotFoundError(self)) if self.suffix == ".safetensors" else real_stat(self, **kw))
+    assert "store" in describe_cache()

@@ -50,12 +50,22 @@ def test_chunks_run_between_the_boundaries_both_tokenizations_share():
     # student "ab|cde|fghi" with a BOS; teacher "a|b|cd|e|fghi" without one, so its first token is not predicted
     student, teacher = Side(np.array([2, 5, 9]), 0), Side(np.array([1, 2, 4, 5, 9]), 1)
     chunks = shared_chunks(student, teacher)
-    assert chunks.student.tolist() == [-1, 1, 2]  # "ab" starts before the teacher predicts anything
-    assert chunks.teacher.tolist() == [-1, 0, 1, 1, 2]
-    assert chunks.sizes.tolist() == [1, 3, 4]
-    sums = chunk_sums(torch.tensor([-9.0, -1.0, -2.0]), chunks.student, 3)
-    assert sums.tolist() == [0.0, -1.0, -2.0]  # the student has nothing whole in chunk 0 ("b")
+    assert chunks.student.tolist() == [-1, 0, 1]  # "ab": the teacher predicts "b" but not "a"
+    assert chunks.teacher.tolist() == [-1, -1, 0, 0, 1]
+    assert chunks.sizes.tolist() == [3, 4]
+    sums = chunk_sums(torch.tensor([-9.0, -1.0, -2.0]), chunks.student, 2)
+    assert sums.tolist() == [-1.0, -2.0]
     assert shared_chunks(Side(np.array([3]), 1), teacher).sizes.numel() == 0
+
+
+def test_a_chunk_never_starts_at_a_boundary_only_one_side_has():
+    # "Hello": the student (BOS) reads H|ell|o, the teacher (no BOS) Hel|lo and first predicts "lo" at offset 3,
+    # where the student has no boundary: comparing the student's "o" with the teacher's "lo" would push "o" down
+    chunks = shared_chunks(Side(np.array([1, 4, 5]), 0), Side(np.array([3, 5]), 1))
+    assert chunks.sizes.numel() == 0 and chunks.student.tolist() == [-1, -1, -1] and chunks.teacher.tolist() == [-1, -1]
+    # "Hello world": both have a boundary at 5, so " world" is one chunk both predict whole
+    chunks = shared_chunks(Side(np.array([1, 4, 5, 11]), 0), Side(np.array([3, 5, 11]), 1))
+    assert chunks.sizes.tolist() == [6] and chunks.student.tolist() == [-1, -1, -1, 0] and chunks.teacher.tolist() == [-1, -1, 0]
 
 
 def test_token_ends_are_byte_offsets_in_the_text():
@@ -144,15 +154,28 @@ def test_distillation_toward_a_model_with_the_same_vocabulary(tmp_path, transpla
     assert all(not torch.equal(weights[k], start[k]) for k in start if "layers.0.self_attn" in k)
 
 
-def test_total_variation_and_plain_cross_entropy_are_logged(tmp_path, transplanted, spm_tok, data):
+def test_total_variation_and_plain_cross_entropy_are_logged(tmp_path, transplanted, spm_tok, data, monkeypatch):
+    monkeypatch.setattr("tokswap.heal.train.FIGURE_POSITIONS", 10_000)  # figures at every position
     teacher = tiny_llama(tmp_path / "teacher", spm_tok, seed=5)
-    options = HealOptions(steps=2, teacher=str(teacher), divergence="tv", ce_weight=0.5, train="embeddings", **FAST)
+    options = HealOptions(steps=2, teacher=str(teacher), divergence="tv", ce_weight=0.5, train="embeddings", **{**FAST, "negatives": 0})
     heal(str(transplanted), [str(data)], tmp_path / "healed", options)
     record = json.loads((tmp_path / "healed" / "log.jsonl").read_text().splitlines()[-1])
     assert 0 <= record["tv"] <= 1 and record["loss"] == pytest.approx(record["tv"] + 0.5 * record["ce"], rel=1e-4)
 
 
-def test_resume_continues_the_same_run_and_reuses_the_teacher(tmp_path, transplanted, data, monkeypatch):
+def test_logged_figures_are_over_every_row_whatever_the_sample(tmp_path, transplanted, spm_tok, data):
+    """The objective is sampled; `ce` and `agree` are not: the same first step with 5 sampled rows or all."""
+    teacher = tiny_llama(tmp_path / "teacher", spm_tok, seed=5)
+    records = []
+    for negatives in (0, 5):
+        heal(str(transplanted), [str(data)], tmp_path / f"healed-{negatives}", HealOptions(steps=1, teacher=str(teacher), **{**FAST, "negatives": negatives}))
+        records.append(json.loads((tmp_path / f"healed-{negatives}" / "log.jsonl").read_text().splitlines()[0]))
+    full, sampled = records
+    assert sampled["ce"] == pytest.approx(full["ce"], rel=1e-5) and sampled["agree"] == full["agree"]
+    assert sampled["kl"] != pytest.approx(full["kl"], rel=1e-3)
+
+
+def test_resume_continues_the_same_run_and_reuses_the_teacher(tmp_path, transplanted, data, monkeypatch, capsys):
     options = dict(train="embeddings", **FAST)
     heal(str(transplanted), [str(data)], tmp_path / "straight", HealOptions(steps=6, **options))
     calls = []
@@ -161,8 +184,12 @@ def test_resume_continues_the_same_run_and_reuses_the_teacher(tmp_path, transpla
     original = SourceTeacher.compute
     monkeypatch.setattr(SourceTeacher, "compute", lambda self, *a: calls.append(1) or original(self, *a))
     heal(str(transplanted), [str(data)], tmp_path / "resumed", HealOptions(steps=3, **options))
-    report = heal(str(transplanted), [str(data)], tmp_path / "resumed", HealOptions(steps=6, **options))
-    assert report.steps == 6 and calls == []  # every step's teacher outputs came from the cache
+    capsys.readouterr()
+    report = heal(str(transplanted), [str(data)], tmp_path / "resumed", HealOptions(steps=6, **{**options, "lr": 0.5}))
+    assert "resuming" in capsys.readouterr().err and report.steps == 6 and calls == []  # every step's teacher outputs came from the cache
+    logged = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
+    assert report.tokens == sum(r["tokens"] for r in logged)  # both invocations' tokens, as steps and minutes
+    assert report.tokens_per_second == pytest.approx(report.tokens / logged[-1]["seconds"], rel=0.1)
     torch.testing.assert_close(_rows(tmp_path / "resumed"), _rows(tmp_path / "straight"), atol=1e-6, rtol=0)
     losses = [[json.loads(line)["loss"] for line in (tmp_path / name / "log.jsonl").read_text().splitlines()] for name in ("straight", "resumed")]
     assert losses[0] == pytest.approx(losses[1], abs=1e-6) and len(losses[0]) == 6
@@ -184,3 +211,22 @@ def test_two_processes_train_one_model(tmp_path, transplanted, data):
     logged = sum(json.loads(line)["tokens"] for line in (out / "log.jsonl").read_text().splitlines())  # the main process's
     assert report["processes"] == 2 and report["tokens"] > logged
     assert torch.isfinite(_rows(out)).all()
+
+
+def test_a_healed_folder_keeps_its_dtype_and_hot_vocabulary(tmp_path, tied_model, spm_folder, data):
+    from safetensors import safe_open
+
+    from tokswap.drafting.draft_vocab_file import DRAFT_VOCAB_FILE, DraftVocab, save_draft_vocab
+    from tokswap.drafting.hot_head import hot_rows, load_drafter
+
+    start = tmp_path / "bf16"
+    transplant(str(tied_model), str(spm_folder), start, dtype="bfloat16")
+    rows = _rows(start).shape[0]
+    save_draft_vocab(DraftVocab(torch.arange(0, rows, 3), rows), start / DRAFT_VOCAB_FILE, {})
+    out = tmp_path / "healed"
+    heal(str(start), [str(data)], out, HealOptions(steps=2, train="embeddings", **FAST))
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"BF16"}
+    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16" and "bfloat16" in (out / "README.md").read_text()
+    assert hot_rows(load_drafter(str(out)).module) == len(range(0, rows, 3))
+    assert not (out / "state").exists() and (out / ".resume" / "trainer.json").is_file()

@@ -95,7 +95,7 @@ def test_resume_continues_the_same_run(tmp_path, untied_model, corpus):
     options = dict(lr=3e-3, warmup=3, save_every=2, **FAST)
     train(str(untied_model), corpus, tmp_path / "straight", TrainOptions(steps=6, **options))
     train(str(untied_model), corpus, tmp_path / "resumed", TrainOptions(steps=3, **options))
-    assert json.loads((tmp_path / "resumed" / "trainer.json").read_text())["step"] == 3
+    assert json.loads((tmp_path / "resumed" / ".resume" / "trainer.json").read_text())["step"] == 3
     report = train(str(untied_model), corpus, tmp_path / "resumed", TrainOptions(steps=6, **options))
     assert report.steps == 6
     straight, resumed = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("straight", "resumed"))

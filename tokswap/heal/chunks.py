@@ -50,14 +50,16 @@ def text_ends(token_bytes: list[bytes | None], ids: list[int], data: bytes) -> n
 
 
 def shared_chunks(student: Side, teacher: Side) -> Chunks:
-    """The chunks between boundaries both sides share, from where both predict to where both have text."""
-    if student.first >= len(student.ends) or teacher.first >= len(teacher.ends):
-        bounds = np.zeros(1, dtype=np.int64)
-    else:
+    """The chunks between consecutive boundaries both sides share, from the first shared boundary where both
+    predict to the last where both have text. A chunk never starts at a boundary only one side has: there
+    one side's first token would hold bytes the other's does not."""
+    bounds = np.zeros(1, dtype=np.int64)
+    if student.first < len(student.ends) and teacher.first < len(teacher.ends):
         begin = max(student.starts[student.first], teacher.starts[teacher.first])
         last = min(student.ends[-1], teacher.ends[-1])
-        shared = np.intersect1d(student.ends, teacher.ends)
-        bounds = np.concatenate([[begin], shared[(shared > begin) & (shared <= last)]])
+        shared = np.intersect1d(np.concatenate([[0], student.ends]), np.concatenate([[0], teacher.ends]))
+        inside = shared[(shared >= begin) & (shared <= last)]
+        bounds = inside if len(inside) else bounds
 
     def assign(side: Side) -> torch.Tensor:
         index = np.searchsorted(bounds, side.starts, side="right") - 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..errors import TokswapError
 from ..options import LoopOptions, option
@@ -15,6 +16,8 @@ TRAIN_MODES = ("new", "embeddings", "all")
 class HealOptions(LoopOptions):
     """`teacher` left unset is `source` for a transplant folder (`train.resolved_options`)."""
 
+    resumable: ClassVar[tuple[str, ...]] = (*LoopOptions.resumable, "teacher_cache_gb")
+
     teacher: str | None = option(
         None, "`source`: the model a transplant folder came from, on its own tokenizer; or a model with MODEL's vocabulary (default: source)", metavar="source|SPEC"
     )
@@ -26,6 +29,7 @@ class HealOptions(LoopOptions):
     ce_weight: float = option(0.0, "weight of plain next-token cross-entropy on MODEL's tokenization, added to the teacher's loss")
     top_k: int = option(32, "teacher probabilities kept per position, the rest as one mass (model teacher)")
     divergence: str = option("kl", "distance to the teacher's distribution: forward KL or total variation (model teacher)", choices=("kl", "tv"))
+    teacher_cache_gb: float = option(2.0, "GB of teacher outputs kept in the cache for resumed and repeated runs (the least recently used go first; 0: none)")
 
     def check(self) -> None:
         super().check()
@@ -33,7 +37,7 @@ class HealOptions(LoopOptions):
             raise TokswapError("batch size, sequence length and top-k must be >= 1")
         if self.body_lr <= 0:
             raise TokswapError("the body learning rate must be positive")
-        if self.negatives < 0 or self.ce_weight < 0:
-            raise TokswapError("negatives and the cross-entropy weight must be >= 0")
+        if self.negatives < 0 or self.ce_weight < 0 or self.teacher_cache_gb < 0:
+            raise TokswapError("negatives, the cross-entropy weight and the teacher cache size must be >= 0")
         if self.teacher is not None and not self.teacher.strip():
             raise TokswapError("--teacher must name `source` or a model")

@@ -1,5 +1,6 @@
-"""The two teachers and what each gives a step, computed once per step's text and kept in the cache: a run
-resumed, or another run on the same data and seed (`--train` modes compared), reads them back.
+"""The two teachers and what each gives a step, computed once per step's text and kept in the cache's bounded
+store `heal-teacher` (`--teacher-cache-gb`): a run resumed, or another run on the same data and seed
+(`--train` modes compared), reads them back.
 
 - `SourceTeacher`: the model a transplant came from, reading the text through its own tokenizer; it gives
   each of its tokens' log-likelihood, for likelihood matching on shared byte boundaries (`chunks`).
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..byte_vocab import byte_vocab
-from ..cache import cached_tensors
+from ..cache import stored_tensors
 from ..checkpoint import frozen, load_causal_lm
 from ..specs import Spec
 from ..tokenizer_io import bos_prefix, load_tokenizer
@@ -34,15 +35,17 @@ class Teacher:
 
     kind = ""
 
-    def __init__(self, spec: Spec, device: torch.device, tokenizer=None):
+    def __init__(self, spec: Spec, device: torch.device, cache_bytes: int, tokenizer=None):
         self.spec = spec
+        self.cache_bytes = cache_bytes
         self.tokenizer = tokenizer or load_tokenizer(spec)
         self.prefix = bos_prefix(self.tokenizer)
         self.model = frozen(load_causal_lm(spec), device)
         self.device = device
 
     def outputs(self, key: str, windows: list[str], student_ids: list[list[int]]) -> dict[str, torch.Tensor]:
-        return cached_tensors("heal-teacher", fingerprint(self.kind, self.spec.text, key), f"{self.spec.text}'s outputs for a heal step", lambda: self.compute(windows, student_ids))
+        what = "heal's teacher outputs, one file a step; the least recently used go past --teacher-cache-gb"
+        return stored_tensors("heal-teacher", fingerprint(self.kind, self.spec.text, key), what, self.cache_bytes, lambda: self.compute(windows, student_ids))
 
     @torch.no_grad()
     def _log_softmax(self, ids: list[list[int]]):
@@ -56,8 +59,8 @@ class Teacher:
 class SourceTeacher(Teacher):
     kind = "source"
 
-    def __init__(self, spec: Spec, device: torch.device):
-        super().__init__(spec, device)
+    def __init__(self, spec: Spec, device: torch.device, cache_bytes: int):
+        super().__init__(spec, device, cache_bytes)
         self.vocab = byte_vocab(self.tokenizer)
 
     def tokens(self, window: str, covered: int) -> list[int]:
@@ -82,8 +85,8 @@ class SourceTeacher(Teacher):
 class ModelTeacher(Teacher):
     kind = "model"
 
-    def __init__(self, spec: Spec, device: torch.device, tokenizer, top_k: int):
-        super().__init__(spec, device, tokenizer)
+    def __init__(self, spec: Spec, device: torch.device, cache_bytes: int, tokenizer, top_k: int):
+        super().__init__(spec, device, cache_bytes, tokenizer)
         self.top_k = top_k
 
     def compute(self, windows: list[str], student_ids: list[list[int]]) -> dict[str, torch.Tensor]:

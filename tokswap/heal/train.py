@@ -1,8 +1,13 @@
 """`tokswap heal`: the student (MODEL), its teacher, and each step's loss, run by the shared training loop.
 
-The output folder is MODEL healed, written like a transplant's (weights, config, tokenizer, report with a
-`heal` section, card) beside the run's resume state, loss log and loss plot. A step's text depends only on
-(seed, step, process), so a resumed run continues exactly as an uninterrupted one.
+The output folder is MODEL healed, written like a transplant's (weights in MODEL's dtype, config, tokenizer,
+its hot vocabulary when it has one, report with a `heal` section, card) beside the run's loss log, loss plot
+and hidden resume state. A step's text depends only on (seed, step, process), so a resumed run continues
+exactly as an uninterrupted one.
+
+The embedding matrices train a step's rows at a time (`training.lazy_rows`); the softmax over them is
+sampled (`training.sampled_softmax`). What a step logs as its loss is that sampled objective; `ce`, `agree`
+and `student_bpb` are exact, over every row, at `FIGURE_POSITIONS` positions of the step.
 """
 
 from __future__ import annotations
@@ -10,16 +15,20 @@ from __future__ import annotations
 import json
 import math
 import resource
+import shutil
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..alignment import align
 from ..byte_vocab import byte_vocab
+from ..cache import disk_size, human_size
 from ..checkpoint import embedding_rows, frozen, load_causal_lm, model_embeddings
 from ..contract import vocabulary_checks
+from ..drafting.draft_vocab_file import DRAFT_VOCAB_FILE
 from ..errors import TokswapError
 from ..loading import checked_specs
 from ..model_card import is_tokswap_folder, report_json, write_model_card
@@ -27,13 +36,16 @@ from ..report import REPORT_FILE
 from ..specs import Spec, resolve
 from ..texts import draw_windows, read_text_file, text_paths
 from ..tokenizer_io import bos_prefix, load_tokenizer, save_tokenizer
-from ..training.loop import LOG_FILE, TrainingRun, step_rng
+from ..training.lazy_rows import LazyRows
+from ..training.loop import LOG_FILE, RESUME_DIR, TrainingRun, step_rng
 from ..training.sampled_softmax import candidate_rows, positions, weighted_log_softmax
 from .batches import Sequences, sequences
 from .chunks import Side, chunk_sums, shared_chunks, text_ends
 from .options import SOURCE_TEACHER, HealOptions
 from .plot import plot_log
 from .teachers import ModelTeacher, SourceTeacher, fingerprint
+
+FIGURE_POSITIONS = 32  # per step, for the figures computed over every row
 
 
 @dataclass
@@ -52,19 +64,32 @@ class HealReport:
 
 
 class Student(torch.nn.Module):
-    """MODEL's body, and its output head over one step's candidate rows: log-probabilities per position."""
+    """MODEL's body reading only the embedding rows a step takes (`rows`), and its output head over the step's
+    candidate rows: log-probabilities per position, and the hidden states they come from."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, rows: LazyRows):
         super().__init__()
         self.model = model
+        self.rows = rows
         self.softcap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+        self.scale = getattr(model.get_input_embeddings(), "embed_scale", None)  # Gemma's sqrt(hidden size)
 
-    def forward(self, inputs: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        hidden = self.model.base_model(input_ids=inputs).last_hidden_state
-        logits = hidden @ self.model.get_output_embeddings().weight[rows].T
-        if self.softcap:
-            logits = self.softcap * torch.tanh(logits / self.softcap)
-        return weighted_log_softmax(logits, weights)
+    def logits(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        logits = hidden @ weight.T
+        return self.softcap * torch.tanh(logits / self.softcap) if self.softcap else logits
+
+    def forward(self, inputs: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.rows.take(inputs, rows)
+        embeds = self.rows.lookup("input", inputs)
+        if self.scale is not None:
+            embeds = embeds * self.scale.to(embeds.dtype)
+        hidden = self.model.base_model(inputs_embeds=embeds).last_hidden_state
+        return weighted_log_softmax(self.logits(hidden, self.rows.lookup("output", rows)), weights), hidden
+
+    @torch.no_grad()
+    def full_log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities over every row, for figures."""
+        return F.log_softmax(self.logits(hidden, self.model.get_output_embeddings().weight), dim=-1)
 
 
 def resolved_options(options: HealOptions, report: dict | None, model: str) -> HealOptions:
@@ -102,17 +127,22 @@ class Healer:
         if o.teacher != SOURCE_TEACHER:
             self._check_teacher_vocabulary(teacher_spec)
         self.new_rows = self._transplanted_rows(source) if o.train == "new" else None
-        student = frozen(load_causal_lm(self.spec), self.loop.device)
-        groups = self._trainable(student)
-        self.trained_parameters = sum(p.numel() for g in groups for p in g["params"]) if self.new_rows is None else len(self.new_rows) * sum(m.shape[1] for m in groups[0]["params"])
+        loaded = load_causal_lm(self.spec)
+        self.dtype = next(p.dtype for p in loaded.parameters() if p.is_floating_point())
+        student = frozen(loaded, self.loop.device)
+        groups, rows = self._trainable(student)
+        embedded = sum(m.numel() for m in rows.matrices) if self.new_rows is None else len(self.new_rows) * sum(m.shape[1] for m in rows.matrices)
+        self.trained_parameters = embedded + sum(p.numel() for g in groups for p in g["params"])
+        cache_bytes = int(o.teacher_cache_gb * 1e9)
         if o.teacher == SOURCE_TEACHER:
-            self.teacher = SourceTeacher(teacher_spec, self.loop.device)
+            self.teacher = SourceTeacher(teacher_spec, self.loop.device, cache_bytes)
         else:
-            self.teacher = ModelTeacher(teacher_spec, self.loop.device, self.tokenizer, o.top_k)
+            self.teacher = ModelTeacher(teacher_spec, self.loop.device, cache_bytes, self.tokenizer, o.top_k)
         self.prefix = bos_prefix(self.tokenizer)
         self.always = torch.tensor([i for i in self.vocab.unproducible() if i < self.rows], dtype=torch.long)
         self.data_key = fingerprint(self.texts, _spec_identity(teacher_spec), _spec_identity(self.spec))
-        self.student = self.loop.prepare(Student(student), o.lr, 0.0, o.warmup, groups)
+        self.student = self.loop.prepare(Student(student, rows), o.lr, 0.0, o.warmup, groups, rows)
+        self.head = self.loop.unwrapped()
 
     def _check_teacher_vocabulary(self, teacher: Spec) -> None:
         tokenizer = load_tokenizer(teacher)
@@ -128,38 +158,42 @@ class Healer:
         plan = align(byte_vocab(load_tokenizer(source)), self.vocab, self.report["source_rows"], self.rows)
         return torch.tensor(sorted({*plan.new, *(i for i in self.vocab.fallback_twins() if i < self.rows)}), dtype=torch.long)
 
-    def _trainable(self, model: torch.nn.Module) -> list[dict]:
-        """Optimizer groups: the embedding matrices (only the new rows' gradients kept with --train new;
-        a tied model stays tied), then with --train all every other weight at `body_lr`."""
+    def _trainable(self, model: torch.nn.Module) -> tuple[list[dict], LazyRows]:
+        """The embedding matrices, trained a step's rows at a time (only the new rows with --train new; a tied
+        model stays tied), and with --train all the optimizer group of every other weight, at `body_lr`."""
         o = self.options
-        embeddings = model_embeddings(model, self.spec.text)
-        matrices = [embeddings.matrix(kind) for kind in embeddings.kinds]
         model.requires_grad_(o.train == "all")
-        for matrix in matrices:
-            matrix.requires_grad_(True)
-            if self.new_rows is not None:
-                mask = torch.zeros(matrix.shape[0], 1, device=matrix.device)
-                mask[self.new_rows.to(matrix.device)] = 1
-                matrix.register_hook(lambda grad, mask=mask: grad * mask)
-        groups = [{"params": matrices, "lr": o.lr}]
-        if o.train == "all":
-            ids = {id(m) for m in matrices}
-            groups.append({"params": [p for p in model.parameters() if id(p) not in ids], "lr": o.body_lr})
-        return groups
+        trainable = None
+        if self.new_rows is not None:
+            trainable = torch.zeros(self.rows, dtype=torch.bool)
+            trainable[self.new_rows] = True
+        rows = LazyRows(model_embeddings(model, self.spec.text), o.lr, trainable)
+        body = [p for p in model.parameters() if p.requires_grad]
+        return ([{"params": body, "lr": o.body_lr}] if body else []), rows
 
     def _candidates(self, required: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         generator = torch.Generator().manual_seed(step_rng(self.options.seed, step, self.loop.process, "negatives").getrandbits(63))
         rows, weights = candidate_rows(torch.cat([required.flatten().long(), self.always]), self.rows, self.options.negatives, generator)
         return rows.to(self.loop.device), weights.to(self.loop.device)
 
-    def _next_log_probs(self, seqs: Sequences, rows: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The student's log-probabilities over `rows` at each position, those of each next token, and which
-        positions predict a text token."""
+    def _next_log_probs(self, seqs: Sequences, rows: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The student's log-probabilities over `rows` at each position, those of each next token, which
+        positions predict a text token, and the hidden states."""
         nxt, predicted = seqs.targets()
         nxt, predicted = nxt.to(rows.device), predicted.to(rows.device)
-        log_probs = self.student(seqs.inputs.to(rows.device), rows, weights)[:, :-1]
+        log_probs, hidden = self.student(seqs.inputs.to(rows.device), rows, weights)
+        log_probs, hidden = log_probs[:, :-1], hidden[:, :-1]
         at = positions(rows, nxt.where(predicted, rows[0])).clamp(max=len(rows) - 1)
-        return log_probs, log_probs.gather(-1, at.unsqueeze(-1)).squeeze(-1), predicted
+        return log_probs, log_probs.gather(-1, at.unsqueeze(-1)).squeeze(-1), predicted, hidden
+
+    def _exact(self, hidden: torch.Tensor, seqs: Sequences, predicted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """At up to FIGURE_POSITIONS predicting positions, evenly spread: their flat index, the log-likelihood of
+        their next token over every row, and the id every row's argmax picks."""
+        where = predicted.flatten().nonzero().squeeze(1)
+        chosen = where[torch.linspace(0, len(where) - 1, min(FIGURE_POSITIONS, len(where))).long()] if len(where) else where
+        log_probs = self.head.full_log_probs(hidden.flatten(0, 1)[chosen])
+        nxt = seqs.targets()[0].flatten().to(chosen.device)[chosen]
+        return chosen, log_probs.gather(-1, nxt.unsqueeze(-1)).squeeze(-1), log_probs.argmax(-1)
 
     def source_step(self, step: int, windows: list[str], ids: list[list[int]], key: str) -> tuple[torch.Tensor, dict]:
         """Likelihood matching on the chunks between byte offsets where both tokenizations have a boundary."""
@@ -168,7 +202,9 @@ class Healer:
         ends = [text_ends(self.vocab.token_bytes, row, d) for row, d in zip(ids, data)]
         taught = self.teacher.outputs(key, windows, [int(e[-1]) if e is not None and len(e) else 0 for e in ends])
         nxt, predicted = seqs.targets()
-        _, picked, _ = self._next_log_probs(seqs, *self._candidates(nxt[predicted], step))
+        _, picked, mask, hidden = self._next_log_probs(seqs, *self._candidates(nxt[predicted], step))
+        chosen, exact, _ = self._exact(hidden, seqs, mask)
+        exact_bytes = sum(len(self.vocab.token_bytes[int(i)] or b"") for i in nxt.flatten()[chosen.cpu()])
         student_sums, teacher_sums, sizes = [], [], []
         for i, (student_ends, d) in enumerate(zip(ends, data)):
             teacher_ids = taught[f"ids{i}"].tolist()
@@ -183,9 +219,16 @@ class Healer:
             raise TokswapError("MODEL's or the source's tokenizer does not spell the training text byte for byte (it normalizes it); --teacher source cannot compare them")
         student, teacher = torch.cat(student_sums), torch.cat(teacher_sums)
         total = float(torch.cat(sizes).sum().clamp(min=1))
-        alm, ce = (student - teacher).abs().sum() / total, -student.sum() / total
-        loss = alm + self.options.ce_weight * ce
-        figures = {"alm": alm.item(), "student_bpb": ce.item() / math.log(2), "teacher_bpb": -teacher.sum().item() / total / math.log(2), "chunks": len(student), "bytes": int(total)}
+        alm = (student - teacher).abs().sum() / total
+        loss = alm + self.options.ce_weight * -(picked * mask).sum() / mask.sum().clamp(min=1)
+        figures = {
+            "alm": alm.item(),
+            "ce": -exact.mean().item(),
+            "student_bpb": -exact.sum().item() / max(exact_bytes, 1) / math.log(2),
+            "teacher_bpb": -teacher.sum().item() / total / math.log(2),
+            "chunks": len(student),
+            "bytes": int(total),
+        }
         return loss, {**figures, "tokens": int(predicted.sum())}
 
     def model_step(self, step: int, windows: list[str], ids: list[list[int]], key: str) -> tuple[torch.Tensor, dict]:
@@ -195,7 +238,8 @@ class Healer:
         nxt, predicted = seqs.targets()
         top = taught["ids"].long()
         rows, weights = self._candidates(torch.cat([nxt[predicted], top[predicted].flatten()]), step)
-        log_probs, picked, mask = self._next_log_probs(seqs, rows, weights)
+        log_probs, picked, mask, hidden = self._next_log_probs(seqs, rows, weights)
+        chosen, exact, argmax = self._exact(hidden, seqs, mask)
         at = positions(rows, top.to(rows.device)).clamp(max=len(rows) - 1)
         q_top = log_probs.gather(-1, at)
         p_top, p_rest = taught["logp"].to(q_top.device), taught["rest"].to(q_top.device)
@@ -206,11 +250,10 @@ class Healer:
             per_position = 0.5 * ((p_top.exp() - q_top.exp()).abs().sum(-1) + (p_rest.exp() - q_rest.exp()).abs())
         count = mask.sum().clamp(min=1)
         divergence = (per_position * mask).sum() / count
-        ce = -(picked * mask).sum() / count
-        agree = ((rows[log_probs.argmax(-1)] == top[..., 0].to(rows.device)) & mask).sum() / count
-        loss = divergence + self.options.ce_weight * ce
+        loss = divergence + self.options.ce_weight * -(picked * mask).sum() / count
+        agree = (argmax == top[..., 0].flatten().to(argmax.device)[chosen]).float().mean()
         rest = (p_rest.exp() * mask).sum() / count
-        figures = {self.options.divergence: divergence.item(), "ce": ce.item(), "agree": agree.item(), "teacher_rest": rest.item()}
+        figures = {self.options.divergence: divergence.item(), "ce": -exact.mean().item(), "agree": agree.item(), "teacher_rest": rest.item()}
         return loss, {**figures, "tokens": int(predicted.sum())}
 
     def train_step(self, step: int) -> dict:
@@ -223,8 +266,15 @@ class Healer:
         return {"loss": loss.item(), **figures}
 
     def save_weights(self, folder: Path) -> None:
-        self.loop.unwrapped().model.save_pretrained(folder)
+        """The weights in MODEL's own dtype (training runs in float32), its tokenizer and hot vocabulary."""
+        model = self.head.model
+        state = {name: t.to(self.dtype) if t.is_floating_point() else t for name, t in model.state_dict().items()}
+        model.save_pretrained(folder, state_dict=state)
+        config = json.loads((folder / "config.json").read_text())  # transformers names the float32 it trains in
+        (folder / "config.json").write_text(json.dumps({**config, "dtype": str(self.dtype).removeprefix("torch.")}, indent=2, sort_keys=True) + "\n")
         save_tokenizer(self.tokenizer, self.spec, folder)
+        if self.spec.kind == "folder" and (self.spec.path / DRAFT_VOCAB_FILE).is_file():
+            shutil.copy2(self.spec.path / DRAFT_VOCAB_FILE, folder / DRAFT_VOCAB_FILE)  # the target's tokens, as before
 
     def finish(self, section: dict) -> None:
         """The report (MODEL's, with a `heal` section; figures measured on MODEL are dropped) and the plot."""
@@ -263,6 +313,8 @@ class Healer:
             processes=result.processes,
         )
         self.finish({**asdict(report), "options": asdict(o)})
+        resume = self.loop.out / RESUME_DIR
+        print(f"tokswap: {resume} holds {human_size(disk_size(resume))} to resume this run from; delete it once the run is done", file=sys.stderr)
         return report
 
 
