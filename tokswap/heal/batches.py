@@ -28,6 +28,10 @@ class Sequences:
         lengths = torch.tensor(self.lengths).unsqueeze(1)
         return nxt, (step >= max(self.offset, 1)) & (step < self.offset + lengths)
 
+    def after_token(self, values: torch.Tensor, i: int) -> torch.Tensor:
+        """Row i's values at the position that has just read each of its tokens."""
+        return values[i, self.offset : self.offset + self.lengths[i]]
+
     def per_token(self, values: torch.Tensor, i: int) -> torch.Tensor:
         """Row i's values at positions predicting its tokens, one per token (0 for tokens not predicted)."""
         n = self.lengths[i]

@@ -10,6 +10,7 @@ from ..options import LoopOptions, option
 
 SOURCE_TEACHER = "source"
 TRAIN_MODES = ("new", "embeddings", "all")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass
@@ -27,9 +28,13 @@ class HealOptions(LoopOptions):
     body_lr: float = option(5e-5, "peak learning rate of the weights that are not embeddings (--train all; --lr is the embeddings')")
     negatives: int = option(8192, "rows sampled into each step's softmax beside the batch's tokens and the teacher's top-k (0: every row)")
     ce_weight: float = option(0.0, "weight of plain next-token cross-entropy on MODEL's tokenization, added to the teacher's loss")
+    generated: float = option(0.0, "share of each step's windows that are the teacher's own continuations of prompts cut from --data (model teacher)")
+    gen_temperature: float = option(0.0, "temperature the teacher continues prompts at (0: greedy)")
+    hidden_weight: float = option(0.0, "weight of matching the source's final hidden state wherever both tokenizations have read the same bytes (source teacher)")
     top_k: int = option(32, "teacher probabilities kept per position, the rest as one mass (model teacher)")
     divergence: str = option("kl", "distance to the teacher's distribution: forward KL or total variation (model teacher)", choices=("kl", "tv"))
     teacher_cache_gb: float = option(2.0, "GB of teacher outputs kept in the cache for resumed and repeated runs (the least recently used go first; 0: none)")
+    precision: str = option("auto", "what the student's and teacher's matrix products compute in; auto: bfloat16 where the device has fast bfloat16 (a GPU that supports it, a CPU with AVX-512 BF16 or AMX), else float32; weights stay float32 either way", choices=PRECISIONS)
 
     def check(self) -> None:
         super().check()
@@ -37,7 +42,9 @@ class HealOptions(LoopOptions):
             raise TokswapError("batch size, sequence length and top-k must be >= 1")
         if self.body_lr <= 0:
             raise TokswapError("the body learning rate must be positive")
-        if self.negatives < 0 or self.ce_weight < 0 or self.teacher_cache_gb < 0:
-            raise TokswapError("negatives, the cross-entropy weight and the teacher cache size must be >= 0")
+        if min(self.negatives, self.ce_weight, self.hidden_weight, self.teacher_cache_gb) < 0:
+            raise TokswapError("negatives, the loss weights and the teacher cache size must be >= 0")
+        if not 0 <= self.generated <= 1 or self.gen_temperature < 0:
+            raise TokswapError("--generated must be between 0 and 1 and --gen-temperature >= 0")
         if self.teacher is not None and not self.teacher.strip():
             raise TokswapError("--teacher must name `source` or a model")

@@ -3,7 +3,8 @@ store `heal-teacher` (`--teacher-cache-gb`): a run resumed, or another run on th
 (`--train` modes compared), reads them back.
 
 - `SourceTeacher`: the model a transplant came from, reading the text through its own tokenizer; it gives
-  each of its tokens' log-likelihood, for likelihood matching on shared byte boundaries (`chunks`).
+  each of its tokens' log-likelihood, for likelihood matching on shared byte boundaries (`chunks`), and its
+  final hidden state after each token, for matching the student's where both have read the same bytes.
 - `ModelTeacher`: a model with the student's vocabulary; it gives the top-k of its next-token distribution
   at every position, and the rest as one mass.
 """
@@ -12,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..byte_vocab import byte_vocab
 from ..cache import stored_tensors
@@ -26,8 +27,25 @@ from .batches import sequences
 from .chunks import text_ends
 
 
+def output_logits(model: torch.nn.Module, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Next-token logits from final hidden states against `weight`'s rows, soft-capped as the model caps them."""
+    cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+    logits = hidden @ weight.T
+    return cap * torch.tanh(logits / cap) if cap else logits
+
+
 def fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class TeacherSetup:
+    """Where a teacher runs, the dtype its frozen weights are kept in (bfloat16 when the step computes in it:
+    no cast on every call), and the bytes of outputs the cache may keep."""
+
+    device: torch.device
+    dtype: torch.dtype
+    cache_bytes: int
 
 
 class Teacher:
@@ -35,22 +53,26 @@ class Teacher:
 
     kind = ""
 
-    def __init__(self, spec: Spec, device: torch.device, cache_bytes: int, tokenizer=None):
+    def __init__(self, spec: Spec, setup: TeacherSetup, tokenizer=None):
         self.spec = spec
-        self.cache_bytes = cache_bytes
+        self.setup = setup
         self.tokenizer = tokenizer or load_tokenizer(spec)
         self.prefix = bos_prefix(self.tokenizer)
-        self.model = frozen(load_causal_lm(spec), device)
-        self.device = device
+        self.model = frozen(load_causal_lm(spec), setup.device).to(setup.dtype)
 
     def outputs(self, key: str, windows: list[str], student_ids: list[list[int]]) -> dict[str, torch.Tensor]:
         what = "heal's teacher outputs, one file a step; the least recently used go past --teacher-cache-gb"
-        return stored_tensors("heal-teacher", fingerprint(self.kind, self.spec.text, key), what, self.cache_bytes, lambda: self.compute(windows, student_ids))
+        return stored_tensors("heal-teacher", fingerprint(self.kind, self.spec.text, key), what, self.setup.cache_bytes, lambda: self.compute(windows, student_ids))
 
     @torch.no_grad()
-    def _log_softmax(self, ids: list[list[int]]):
+    def _logits(self, ids: list[list[int]]) -> tuple:
+        """The inputs, the final hidden states, and each position's next-token logits with their log
+        normalizer in float32 (one sequence at a time, so a 262k-row vocabulary never needs a float32 copy
+        of the whole batch)."""
         seqs = sequences(self.prefix, ids)
-        return seqs, F.log_softmax(self.model(seqs.inputs.to(self.device)).logits.float(), dim=-1)
+        hidden = self.model.base_model(input_ids=seqs.inputs.to(self.setup.device)).last_hidden_state
+        logits = output_logits(self.model, hidden[:, :-1], self.model.get_output_embeddings().weight)
+        return seqs, hidden, logits, torch.stack([torch.logsumexp(row.float(), dim=-1) for row in logits])
 
     def compute(self, windows: list[str], student_ids: list[list[int]]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -59,8 +81,8 @@ class Teacher:
 class SourceTeacher(Teacher):
     kind = "source"
 
-    def __init__(self, spec: Spec, device: torch.device, cache_bytes: int):
-        super().__init__(spec, device, cache_bytes)
+    def __init__(self, spec: Spec, setup: TeacherSetup):
+        super().__init__(spec, setup)
         self.vocab = byte_vocab(self.tokenizer)
 
     def tokens(self, window: str, covered: int) -> list[int]:
@@ -72,25 +94,27 @@ class SourceTeacher(Teacher):
 
     def compute(self, windows: list[str], covered: list[int]) -> dict[str, torch.Tensor]:
         ids = [self.tokens(window, n) for window, n in zip(windows, covered)]
-        seqs, log_probs = self._log_softmax(ids)
+        seqs, hidden, logits, normalizer = self._logits(ids)
         nxt, _ = seqs.targets()
-        picked = log_probs[:, :-1].gather(-1, nxt.to(self.device).unsqueeze(-1)).squeeze(-1).cpu()
+        picked = (logits.gather(-1, nxt.to(logits.device).unsqueeze(-1)).squeeze(-1).float() - normalizer).cpu()
         out = {}
         for i, row in enumerate(ids):
             out[f"ids{i}"] = torch.tensor(row, dtype=torch.int32)
             out[f"logp{i}"] = seqs.per_token(picked, i)
+            out[f"hidden{i}"] = seqs.after_token(hidden, i).to(torch.bfloat16).cpu()
         return out
 
 
 class ModelTeacher(Teacher):
     kind = "model"
 
-    def __init__(self, spec: Spec, device: torch.device, cache_bytes: int, tokenizer, top_k: int):
-        super().__init__(spec, device, cache_bytes, tokenizer)
+    def __init__(self, spec: Spec, setup: TeacherSetup, tokenizer, top_k: int):
+        super().__init__(spec, setup, tokenizer)
         self.top_k = top_k
 
     def compute(self, windows: list[str], student_ids: list[list[int]]) -> dict[str, torch.Tensor]:
-        _, log_probs = self._log_softmax(student_ids)
-        top = log_probs[:, :-1].topk(self.top_k, dim=-1)
-        rest = torch.log1p(-top.values.exp().sum(-1).clamp(max=1 - 1e-6))
-        return {"ids": top.indices.to(torch.int32).cpu(), "logp": top.values.cpu(), "rest": rest.cpu()}
+        _, _, logits, normalizer = self._logits(student_ids)
+        top = logits.topk(self.top_k, dim=-1)
+        logp = top.values.float() - normalizer.unsqueeze(-1)
+        rest = torch.log1p(-logp.exp().sum(-1).clamp(max=1 - 1e-6))
+        return {"ids": top.indices.to(torch.int32).cpu(), "logp": logp.cpu(), "rest": rest.cpu()}

@@ -12,6 +12,7 @@ and `student_bpb` are exact, over every row, at `FIGURE_POSITIONS` positions of 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import resource
@@ -20,8 +21,10 @@ import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..alignment import align
 from ..byte_vocab import byte_vocab
@@ -41,9 +44,10 @@ from ..training.loop import LOG_FILE, RESUME_DIR, TrainingRun, step_rng
 from ..training.sampled_softmax import candidate_rows, positions, weighted_log_softmax
 from .batches import Sequences, sequences
 from .chunks import Side, chunk_sums, shared_chunks, text_ends
+from .generation import Continuations
 from .options import SOURCE_TEACHER, HealOptions
 from .plot import plot_log
-from .teachers import ModelTeacher, SourceTeacher, fingerprint
+from .teachers import ModelTeacher, SourceTeacher, TeacherSetup, fingerprint, output_logits
 
 FIGURE_POSITIONS = 32  # per step, for the figures computed over every row
 
@@ -71,35 +75,46 @@ class Student(torch.nn.Module):
         super().__init__()
         self.model = model
         self.rows = rows
-        self.softcap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
         self.scale = getattr(model.get_input_embeddings(), "embed_scale", None)  # Gemma's sqrt(hidden size)
-
-    def logits(self, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        logits = hidden @ weight.T
-        return self.softcap * torch.tanh(logits / self.softcap) if self.softcap else logits
+        # On a CPU the student's attention takes PyTorch's plain matrix-product path: the flash-attention
+        # backward took 55 ms a layer for 4 x 129 tokens here, a third of all the step's time.
 
     def forward(self, inputs: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.rows.take(inputs, rows)
         embeds = self.rows.lookup("input", inputs)
         if self.scale is not None:
             embeds = embeds * self.scale.to(embeds.dtype)
-        hidden = self.model.base_model(inputs_embeds=embeds).last_hidden_state
-        return weighted_log_softmax(self.logits(hidden, self.rows.lookup("output", rows)), weights), hidden
+        with sdpa_kernel(SDPBackend.MATH) if embeds.device.type == "cpu" else contextlib.nullcontext():
+            hidden = self.model.base_model(inputs_embeds=embeds).last_hidden_state
+        return weighted_log_softmax(output_logits(self.model, hidden, self.rows.lookup("output", rows)), weights), hidden
 
     @torch.no_grad()
     def full_log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities over every row, for figures."""
-        return F.log_softmax(self.logits(hidden, self.model.get_output_embeddings().weight), dim=-1)
+        """Log-probabilities over every row, in float32, for figures."""
+        with torch.autocast(hidden.device.type, enabled=False):
+            return F.log_softmax(output_logits(self.model, hidden.float(), self.model.get_output_embeddings().weight), dim=-1)
+
+
+def fast_bfloat16(device: str | None) -> bool:
+    """Whether `device` (accelerate's pick when None) multiplies bfloat16 matrices natively: a GPU that
+    supports it, a CPU with AVX-512 BF16 or AMX (4x float32's speed on this project's CPU)."""
+    if device != "cpu" and torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(probe() for probe in probes if probe is not None)
 
 
 def resolved_options(options: HealOptions, report: dict | None, model: str) -> HealOptions:
-    """The teacher, when not given: the source of a transplant folder."""
+    """The teacher, when not given: the source of a transplant folder; the precision `auto` stands for here."""
     teacher = options.teacher or SOURCE_TEACHER
     if teacher == SOURCE_TEACHER and report is None:
         raise TokswapError(f"{model} has no {REPORT_FILE}: --teacher source needs a tokswap transplant folder (or give --teacher MODEL with its vocabulary)")
+    if options.generated > 0 and teacher == SOURCE_TEACHER:
+        raise TokswapError("--generated needs a model teacher (--teacher MODEL): the source does not speak MODEL's vocabulary")
     if options.train == "new" and report is None:
         raise TokswapError(f"--train new needs a tokswap transplant folder (its report names the source, whose rows were copied); use --train embeddings or all for {model}")
-    return replace(options, teacher=teacher)
+    precision = options.precision if options.precision != "auto" else "bfloat16" if fast_bfloat16(options.device) else "float32"
+    return replace(options, teacher=teacher, precision=precision)
 
 
 def _spec_identity(spec: Spec) -> list:
@@ -133,11 +148,16 @@ class Healer:
         groups, rows = self._trainable(student)
         embedded = sum(m.numel() for m in rows.matrices) if self.new_rows is None else len(self.new_rows) * sum(m.shape[1] for m in rows.matrices)
         self.trained_parameters = embedded + sum(p.numel() for g in groups for p in g["params"])
-        cache_bytes = int(o.teacher_cache_gb * 1e9)
+        self.compute_dtype = getattr(torch, o.precision)
+        setup = TeacherSetup(self.loop.device, self.compute_dtype, int(o.teacher_cache_gb * 1e9))
         if o.teacher == SOURCE_TEACHER:
-            self.teacher = SourceTeacher(teacher_spec, self.loop.device, cache_bytes)
+            self.teacher = SourceTeacher(teacher_spec, setup)
         else:
-            self.teacher = ModelTeacher(teacher_spec, self.loop.device, cache_bytes, self.tokenizer, o.top_k)
+            self.teacher = ModelTeacher(teacher_spec, setup, self.tokenizer, o.top_k)
+        self.generated = round(o.generated * o.batch_size) if o.teacher != SOURCE_TEACHER else 0
+        if self.generated:
+            key = fingerprint(_spec_identity(teacher_spec), self.texts, o.precision)
+            self.continuations = Continuations(self.teacher, self.tokenizer, self.texts, self.generated, o.seq_len, o.gen_temperature, key)
         self.prefix = bos_prefix(self.tokenizer)
         self.always = torch.tensor([i for i in self.vocab.unproducible() if i < self.rows], dtype=torch.long)
         self.data_key = fingerprint(self.texts, _spec_identity(teacher_spec), _spec_identity(self.spec))
@@ -178,11 +198,11 @@ class Healer:
 
     def _next_log_probs(self, seqs: Sequences, rows: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The student's log-probabilities over `rows` at each position, those of each next token, which
-        positions predict a text token, and the hidden states."""
+        positions predict a text token, and the final hidden state at every position."""
         nxt, predicted = seqs.targets()
         nxt, predicted = nxt.to(rows.device), predicted.to(rows.device)
         log_probs, hidden = self.student(seqs.inputs.to(rows.device), rows, weights)
-        log_probs, hidden = log_probs[:, :-1], hidden[:, :-1]
+        log_probs = log_probs[:, :-1]
         at = positions(rows, nxt.where(predicted, rows[0])).clamp(max=len(rows) - 1)
         return log_probs, log_probs.gather(-1, at.unsqueeze(-1)).squeeze(-1), predicted, hidden
 
@@ -191,7 +211,7 @@ class Healer:
         their next token over every row, and the id every row's argmax picks."""
         where = predicted.flatten().nonzero().squeeze(1)
         chosen = where[torch.linspace(0, len(where) - 1, min(FIGURE_POSITIONS, len(where))).long()] if len(where) else where
-        log_probs = self.head.full_log_probs(hidden.flatten(0, 1)[chosen])
+        log_probs = self.head.full_log_probs(hidden[:, :-1].flatten(0, 1)[chosen])
         nxt = seqs.targets()[0].flatten().to(chosen.device)[chosen]
         return chosen, log_probs.gather(-1, nxt.unsqueeze(-1)).squeeze(-1), log_probs.argmax(-1)
 
@@ -205,7 +225,7 @@ class Healer:
         _, picked, mask, hidden = self._next_log_probs(seqs, *self._candidates(nxt[predicted], step))
         chosen, exact, _ = self._exact(hidden, seqs, mask)
         exact_bytes = sum(len(self.vocab.token_bytes[int(i)] or b"") for i in nxt.flatten()[chosen.cpu()])
-        student_sums, teacher_sums, sizes = [], [], []
+        student_sums, teacher_sums, sizes, drift = [], [], [], []
         for i, (student_ends, d) in enumerate(zip(ends, data)):
             teacher_ids = taught[f"ids{i}"].tolist()
             teacher_ends = text_ends(self.teacher.vocab.token_bytes, teacher_ids, d)
@@ -215,14 +235,17 @@ class Healer:
             student_sums.append(chunk_sums(seqs.per_token(picked, i), chunks.student, len(chunks.sizes)))
             teacher_sums.append(chunk_sums(taught[f"logp{i}"].to(picked.device), chunks.teacher, len(chunks.sizes)))
             sizes.append(chunks.sizes)
+            drift.append(self._hidden_drift(seqs.after_token(hidden, i), taught[f"hidden{i}"].to(hidden.device), student_ends, teacher_ends))
         if not sizes:
             raise TokswapError("MODEL's or the source's tokenizer does not spell the training text byte for byte (it normalizes it); --teacher source cannot compare them")
         student, teacher = torch.cat(student_sums), torch.cat(teacher_sums)
         total = float(torch.cat(sizes).sum().clamp(min=1))
         alm = (student - teacher).abs().sum() / total
-        loss = alm + self.options.ce_weight * -(picked * mask).sum() / mask.sum().clamp(min=1)
+        hidden_loss = torch.cat(drift).mean() if sum(len(x) for x in drift) else alm.new_zeros(())
+        loss = alm + self.options.hidden_weight * hidden_loss + self.options.ce_weight * -(picked * mask).sum() / mask.sum().clamp(min=1)
         figures = {
             "alm": alm.item(),
+            "hidden": hidden_loss.item(),
             "ce": -exact.mean().item(),
             "student_bpb": -exact.sum().item() / max(exact_bytes, 1) / math.log(2),
             "teacher_bpb": -teacher.sum().item() / total / math.log(2),
@@ -230,6 +253,15 @@ class Healer:
             "bytes": int(total),
         }
         return loss, {**figures, "tokens": int(predicted.sum())}
+
+    @staticmethod
+    def _hidden_drift(student: torch.Tensor, teacher: torch.Tensor, student_ends, teacher_ends) -> torch.Tensor:
+        """Where both sides have read the same bytes (a token of each ends at one offset), the squared distance
+        between their final hidden states, relative to the teacher's squared norm: 0 when the body computes
+        what the source computed on its own tokens."""
+        _, at_student, at_teacher = np.intersect1d(student_ends, teacher_ends, assume_unique=False, return_indices=True)
+        s, t = student[torch.from_numpy(at_student)].float(), teacher[torch.from_numpy(at_teacher)].float()
+        return (s - t).pow(2).mean(-1) / t.pow(2).mean(-1).clamp(min=1e-6)
 
     def model_step(self, step: int, windows: list[str], ids: list[list[int]], key: str) -> tuple[torch.Tensor, dict]:
         """Distillation on the teacher's top-k next-token probabilities and the rest mass."""
@@ -258,10 +290,13 @@ class Healer:
 
     def train_step(self, step: int) -> dict:
         o = self.options
-        windows = draw_windows(self.texts, step_rng(o.seed, step, self.loop.process, "windows"), o.batch_size, o.seq_len * 8)
+        windows = draw_windows(self.texts, step_rng(o.seed, step, self.loop.process, "windows"), o.batch_size - self.generated, o.seq_len * 8)
         ids = [self.tokenizer(window, add_special_tokens=False).input_ids[: o.seq_len] for window in windows]
-        key = fingerprint(self.data_key, o.seed, step, self.loop.process, o.batch_size, o.seq_len, o.top_k)
-        loss, figures = (self.source_step if o.teacher == SOURCE_TEACHER else self.model_step)(step, windows, ids, key)
+        if self.generated:
+            ids += self.continuations.for_step(o.seed, step, self.loop.process)
+        key = fingerprint(self.data_key, o.seed, step, self.loop.process, o.batch_size, o.seq_len, o.top_k, o.precision, o.generated, o.gen_temperature)
+        with torch.autocast(self.loop.device.type, dtype=self.compute_dtype, enabled=self.compute_dtype != torch.float32):
+            loss, figures = (self.source_step if o.teacher == SOURCE_TEACHER else self.model_step)(step, windows, ids, key)
         self.loop.update(loss, o.clip)
         return {"loss": loss.item(), **figures}
 

@@ -92,12 +92,13 @@ class LazyRows(torch.optim.Optimizer):
             if not len(ids):
                 continue
             step = float(state["step"])
-            exp_avg = state["exp_avg"][ids].mul_(beta1).add_(grad, alpha=1 - beta1)
-            exp_avg_sq = state["exp_avg_sq"][ids].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            state["exp_avg"][ids], state["exp_avg_sq"][ids] = exp_avg, exp_avg_sq
-            rows = matrix[ids].mul_(1 - group["lr"] * group["weight_decay"])
-            denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**step)).add_(group["eps"])
-            matrix[ids] = rows.addcdiv_(exp_avg, denom, value=-group["lr"] / (1 - beta1**step))
+            exp_avg = state["exp_avg"].index_select(0, ids).mul_(beta1).add_(grad, alpha=1 - beta1)
+            exp_avg_sq = state["exp_avg_sq"].index_select(0, ids).mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            state["exp_avg"].index_copy_(0, ids, exp_avg)
+            state["exp_avg_sq"].index_copy_(0, ids, exp_avg_sq)
+            rows = matrix.index_select(0, ids).mul_(1 - group["lr"] * group["weight_decay"])
+            denom = exp_avg_sq.sqrt_().div_(math.sqrt(1 - beta2**step)).add_(group["eps"])
+            matrix.index_copy_(0, ids, rows.addcdiv_(exp_avg, denom, value=-group["lr"] / (1 - beta1**step)))
         self.reduced = []
 
     def zero_grad(self, set_to_none: bool = True) -> None:
