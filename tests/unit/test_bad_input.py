@@ -162,6 +162,8 @@ CASES = [
     Case("heal: binary data", ("heal", "{transplanted}", "--data", "{binary}", "--steps", "1", "-o", "{out}"), "is not UTF-8 text"),
     Case("heal: no budget", ("heal", "{transplanted}", "--data", "{text}", "--steps", "0", "-o", "{out}"), "must be positive"),
     Case("heal: output not empty", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "-o", "{full}"), "is not empty and holds no heal run"),
+    Case("heal: teacher continuations from the source", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "--generated", "0.5", "-o", "{out}"), "--generated needs a model teacher"),
+    Case("heal: share of continuations above 1", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "--generated", "2", "-o", "{out}"), "--generated must be between 0 and 1"),
     Case("heal: output is a file", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "-o", "{inp}"), "is a file; -o names the folder"),
     Case("heal: resume with another model", ("heal", "{transplanted_copy}", "--data", "{text}", "--steps", "2", "-o", "{run}"), "holds a run for"),
     Case("heal: damaged trainer.json", ("heal", "{transplanted}", "--data", "{text}", "--steps", "2", "-o", "{bad_trainer}"), "trainer.json is damaged"),
