@@ -76,7 +76,7 @@ class Trainer:
         if result is None:
             return None
         parameters = sum(p.numel() for p in self.hypernet.parameters())
-        return TrainReport(str(self.loop.out), result.steps, result.seconds, result.tokens, result.loss, parameters, result.processes)
+        return TrainReport(str(self.loop.out), result.steps, round(result.seconds, 1), result.tokens, result.loss, parameters, result.processes)
 
 
 def train(model: str, data: str | Path, out: str | Path, options: TrainOptions) -> TrainReport | None:

@@ -226,7 +226,7 @@ class TrainingRun:
             self.save(save_weights)
         if not main:
             return None
-        return LoopResult(self.step, round(self.seconds, 1), self.tokens, last, self.accelerator.num_processes)
+        return LoopResult(self.step, self.seconds, self.tokens, last, self.accelerator.num_processes)
 
     def _count(self, step_tokens: torch.Tensor) -> None:
         """Add the tokens every process trained on since the last count to the run's total."""
