@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     hot = _with_examples(commands, "draft-vocab", "copy a drafter folder with the target tokens its output head may keep (draft_vocab.safetensors)", DRAFT_VOCAB_EXAMPLES)
     hot.add_argument("model", metavar="MODEL", help="a drafter folder with the target's vocabulary")
     hot.add_argument("--target", required=True, metavar="TARGET", help="the model the drafter drafts for")
-    hot.add_argument("--calibration", required=True, nargs="+", metavar="PATH", help="text files or folders of .txt files")
+    hot.add_argument("--calibration", nargs="+", metavar="PATH", help="text files or folders of .txt files the drafter will see (besides the built-in prompts)")
     hot.add_argument("--keep", required=True, type=int, nargs="+", metavar="N", help="target tokens the drafter may propose (several: one calibration, a folder each)")
     hot.add_argument("-o", "--output", required=True, metavar="OUT", help="new drafter folder ({keep} in it names one per N)")
     add_flags(hot.add_argument_group("calibration"), {"": CalibrationOptions})

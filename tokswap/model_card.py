@@ -63,9 +63,11 @@ def _what_was_done(report: dict) -> list[str]:
 
 def _hot_vocabulary(section: dict) -> str:
     coverage = ", ".join(f"{share:.1%} of the {name} calibration tokens" for name, share in section["coverage"].items())
+    categories = ", ".join(f"{name} {share:.1%}" for name, share in section.get("category_coverage", {}).items())
     return (
         f"{section['keep']:,} of {section['target_rows']:,} target tokens in `{section['file']}` (EAGLE-3 `d2t`/`t2d`), "
         f"ranked by {section['calibration']['source']} calibration; they cover {coverage}"
+        + (f"; of the target's generated tokens per prompt category: {categories}" if categories else "")
     )
 
 

@@ -14,7 +14,7 @@ from tokswap import TokswapError, load_drafter, transplant
 from tokswap.byte_vocab import byte_vocab
 from tokswap.cli import main
 from tokswap.drafting.bench_draft import ModeResult, bench_draft, format_report
-from tokswap.drafting.calibration import choose, prompt_windows, ranked
+from tokswap.drafting.calibration import Calibration, choose, prompt_windows, ranked
 from tokswap.drafting.draft_vocab_file import DRAFT_VOCAB_FILE, DraftVocab, read_draft_vocab
 from tokswap.drafting.hot_head import HotHead, with_hot_head
 from tokswap.drafting.options import DraftSettings
@@ -84,9 +84,10 @@ def test_hot_head_computes_kept_rows_only_and_the_rest_is_minus_infinity(tied_mo
 def test_draft_vocab_writes_the_folder_unchanged_plus_eagle3_tensors(pair, tmp_path, capsys):
     target, drafter, calibration = pair
     out = tmp_path / "hot"
-    assert main(["draft-vocab", str(drafter), "--target", str(target), "--calibration", str(calibration), "--keep", "64", "-o", str(out), "--prompts", "6", "--new-tokens", "5"]) == 0
+    assert main(["draft-vocab", str(drafter), "--target", str(target), "--calibration", str(calibration), "--keep", "64", "-o", str(out), "--prompts", "6", "--new-tokens", "5", "--no-built-in"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["keep"] == 64 and report["calibration"]["prompts"] >= 6 and report["coverage"]["generated"] == 1.0  # 30 tokens generated
+    assert report["category_coverage"] == {"calibration": 1.0}
     assert (out / "model.safetensors").read_bytes() == (drafter / "model.safetensors").read_bytes()
     assert sorted(p.name for p in out.iterdir()) == sorted([*(p.name for p in drafter.iterdir()), DRAFT_VOCAB_FILE])
     tensors = load_file(out / DRAFT_VOCAB_FILE)
@@ -103,6 +104,40 @@ def test_draft_vocab_writes_the_folder_unchanged_plus_eagle3_tensors(pair, tmp_p
     assert json.loads(capsys.readouterr().out)["coverage"] == {"text": pytest.approx(float(counts[kept].sum() / counts.sum()))}
     others = [i for i in torch.sort(counts, descending=True, stable=True).indices.tolist() if i != end]
     assert kept.tolist() == sorted([end, *others[:3]])
+
+
+def test_by_default_the_target_continues_the_built_in_prompts_of_every_category(pair, tmp_path, capsys):
+    """No calibration text needed; with one, it is one more category. Each category's generated tokens count as
+    much as any other's, and the coverage of each is reported."""
+    target, drafter, calibration = pair
+    out = tmp_path / "hot"
+    assert main(["draft-vocab", str(drafter), "--target", str(target), "--keep", "120", "-o", str(out), "--new-tokens", "6"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["category_coverage"]) == categories(BUILT_IN_PROMPTS) and report["calibration"]["prompts"] == len(BUILT_IN_PROMPTS)
+    assert report["calibration"]["files"] == [] and "text" not in report["coverage"]
+    assert "per prompt category: question" in (out / "README.md").read_text()
+    argv = ["draft-vocab", str(drafter), "--target", str(target), "--calibration", str(calibration), "--keep", "120", "--new-tokens", "6", "--prompts", "4"]
+    assert main([*argv, "-o", str(tmp_path / "both")]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert list(both["category_coverage"]) == [*categories(BUILT_IN_PROMPTS), "calibration"] and both["calibration"]["prompts"] == len(BUILT_IN_PROMPTS) + 4
+    assert main([*argv, "-o", str(tmp_path / "only"), "--no-built-in"]) == 0
+    only = json.loads(capsys.readouterr().out)
+    assert list(only["category_coverage"]) == ["calibration"]
+
+
+def test_every_category_weighs_the_same_and_probability_ranks_what_was_not_said():
+    calibration = Calibration(
+        "generated",
+        torch.tensor([0, 0, 0, 0, 9, 9]),
+        {"en": torch.tensor([90, 10, 0, 0, 0, 0]), "zh": torch.tensor([0, 0, 2, 0, 0, 0])},
+        {"en": torch.tensor([0.0, 0.0, 0.0, 1.0, 0.0, 5.0]), "zh": torch.tensor([0.0, 0.0, 0.0, 3.0, 0.0, 0.0])},
+        2,
+        0.0,
+    )
+    produced = torch.tensor([1.0, 1, 1, 1, 1, 0])
+    assert ranked(calibration.keys(produced)).tolist()[:4] == [2, 0, 1, 3]  # zh's one token first, then en's; 3: said by neither
+    kept = choose(calibration.keys(produced), 3, always=[]).target_ids
+    assert calibration.category_coverage(kept) == {"en": 1.0, "zh": 1.0} and calibration.coverage(kept) == {"text": 0.0, "generated": 1.0}
 
 
 def test_tokens_no_text_produces_come_last(pair, tmp_path, capsys):

@@ -18,6 +18,7 @@ from ..checkpoint import embedding_rows, load_causal_lm
 from ..contract import check_same_vocabulary
 from ..errors import first_line
 from ..loading import checked_specs, load_language_model
+from ..model_card import is_tokswap_folder, report_json
 from ..tokenizer_io import load_tokenizer
 from .draft_vocab_file import read_draft_vocab
 from .hot_head import hot_rows, load_drafter
@@ -127,6 +128,7 @@ class BenchReport:
     modes: list[ModeResult]
     categories: dict[str, list[ModeResult]]
     failures: list[PromptRun] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """Mode → its figures, with `categories` (category → figures) and `errors` inside each."""
@@ -246,6 +248,14 @@ def _modes(target_spec, drafter_specs, uag_spec, tokenizer, settings: DraftSetti
     return modes
 
 
+def _calibrated_on_built_in(spec) -> bool:
+    """Whether a drafter folder's hot vocabulary was ranked by the target's continuations of the built-in prompts."""
+    if spec.kind != "folder" or not is_tokswap_folder(spec.path):
+        return False
+    calibration = report_json(spec.path).get("draft_vocab", {}).get("calibration", {})
+    return calibration.get("source") == "generated" and calibration.get("built_in", False)
+
+
 def bench_draft(
     target: str,
     drafters: list[str],
@@ -257,6 +267,7 @@ def bench_draft(
 ) -> BenchReport:
     """Each prompt decoded by the target alone, with each drafter (same vocabulary; a folder's hot head is used
     when it has one) and optionally with Universal Assisted Generation, modes interleaved per prompt."""
+    from_built_in = prompts is None
     prompts = list(prompts or BUILT_IN_PROMPTS)
     settings = settings or DraftSettings()
     target_spec, *rest = checked_specs(target, *drafters, *([uag] if uag else []))
@@ -288,7 +299,9 @@ def bench_draft(
     def summaries(category: str | None) -> list[ModeResult]:
         return [_summary(m, [r for r in runs if r.mode == m.name and category in (None, r.category)], reference, step) for m in modes]
 
-    return BenchReport(settings.temperature, summaries(None), {c: summaries(c) for c in categories(prompts)}, [r for r in runs if r.error is not None])
+    in_sample = [mode.name for mode, spec in zip(modes[1:], drafter_specs) if from_built_in and _calibrated_on_built_in(spec)]
+    notes = [f"{name}: its hot vocabulary was ranked by the target's continuations of these built-in prompts, so its figures here are in-sample" for name in in_sample]
+    return BenchReport(settings.temperature, summaries(None), {c: summaries(c) for c in categories(prompts)}, [r for r in runs if r.error is not None], notes)
 
 
 def _cell(value: float | None, spec: str) -> str:
@@ -334,4 +347,5 @@ def format_report(report: BenchReport) -> str:
         parts.append("\n".join(f"failed: {f.mode} on prompt {f.prompt} ({f.category}): {f.error}" for f in report.failures))
     if report.temperature > 0:
         parts.append(SAMPLING_NOTE.format(t=report.temperature))
+    parts += [f"note: {note}" for note in report.notes]
     return "\n\n".join(parts)

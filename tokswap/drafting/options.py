@@ -14,7 +14,8 @@ SCHEDULES = ("constant", "heuristic", "heuristic_transient")
 
 @dataclass
 class CalibrationOptions(Options):
-    source: str = option("generated", "rank target ids by the target's greedy continuations of prompts cut from the calibration text (ties: text counts), or by the text alone", choices=CALIBRATION_SOURCES)
+    source: str = option("generated", "rank target ids by the target's greedy continuations of the built-in prompts and of prompts cut from the calibration text (then by the probability it gave them, then text counts), or by the text alone", choices=CALIBRATION_SOURCES)
+    built_in: bool = option(True, "leave out the built-in prompts (bench-draft's 25, in 12 categories and six languages): calibrate on the calibration text's prompts only")
     prompts: int = option(256, "prompts cut from the calibration text for `generated`", metavar="N")
     prompt_tokens: int = option(32, "tokens per prompt", metavar="N")
     new_tokens: int = option(64, "tokens the target generates after each prompt", metavar="N")
