@@ -24,21 +24,11 @@ from tokswap.tokenizer_io import bos_prefix
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
-def twin_pairs(tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each twin's id and the id of the first ordinary token with its bytes."""
-    vocab = byte_vocab(tokenizer)
-    ordinary: dict[bytes, int] = {}
-    for idx, data in enumerate(vocab.token_bytes):
-        if data is not None and not vocab.special[idx] and idx not in vocab.byte_fallback:
-            ordinary.setdefault(data, idx)
-    twins = vocab.fallback_twins()
-    return torch.tensor(twins), torch.tensor([ordinary[vocab.token_bytes[t]] for t in twins])
-
-
 @torch.no_grad()
 def measure(folder: str, texts: dict[str, str], window: int) -> dict:
     model, tokenizer = AutoModelForCausalLM.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
-    twins, ordinary = twin_pairs(tokenizer)
+    pairs = byte_vocab(tokenizer).twin_tokens()
+    twins, ordinary = torch.tensor(list(pairs)), torch.tensor(list(pairs.values()))
     totals = {"positions": 0, "any_twin_at_least_ordinary": 0, "pairs_at_least": 0, "greedy_twin": 0, "twin_mass": 0.0}
     for text in texts.values():
         prefix = bos_prefix(tokenizer)

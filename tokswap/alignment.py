@@ -87,21 +87,11 @@ def _special_source(target: ByteVocab, source: ByteVocab, idx: int, rows: int) -
     return None
 
 
-def _twins(target: ByteVocab, rows: int) -> dict[int, int]:
-    """Byte-fallback twin → the first ordinary token with its bytes, both within `rows`."""
-    ordinary: dict[bytes, int] = {}
-    for idx in range(min(len(target), rows)):
-        data = target.token_bytes[idx]
-        if data is not None and not target.special[idx] and idx not in target.byte_fallback:
-            ordinary.setdefault(data, idx)
-    return {idx: ordinary[target.token_bytes[idx]] for idx in target.fallback_twins() if idx < rows and target.token_bytes[idx] in ordinary}
-
-
 def align(source: ByteVocab, target: ByteVocab, source_rows: int, target_rows: int | None = None) -> AlignmentPlan:
     """Plan a transplant onto `target_rows` rows (the target model's embedding rows, else the tokenizer's length)."""
     target_rows = len(target) if target_rows is None else target_rows
     by_bytes = _source_by_bytes(source, source_rows)
-    twin_of = _twins(target, target_rows)
+    twin_of = {twin: token for twin, token in target.twin_tokens().items() if twin < target_rows and token < target_rows}
     shared: list[RowCopy] = []
     special: list[RowCopy] = []
     new: list[int] = []

@@ -1,10 +1,11 @@
 """μ: the mean of the vectors a model's output rows multiply (its final hidden states, after any final norm).
 
 Those vectors share a large mean: on SmolLM2-135M |μ| = 30 against a mean |h| of 48 over the calibration
-text, with h·μ > 0 at 816 of its 818 positions, and at all 16,519 positions of its `subword` transplant onto
-Gemma-3 over the first 8,000 characters of each `shared/corpus/dev` text. So a row's logit is, to first order,
-its prior e·μ, and moving a row along −μ lowers its logit wherever the model runs. `omp` gives new rows a
-donor's priors along μ; the transplant puts byte-fallback twins below their ordinary tokens along it.
+text, with h·μ > 0 at 816 of its 818 positions, and at all 16,483 positions of its `subword` transplant onto
+Gemma-3 over the first 8,000 characters of each `shared/corpus/dev` text (`benchmarks/twin_logits.py`: every
+twin there is below its token). So a row's logit is, to first order, its prior e·μ, and moving a row along −μ
+lowers its logit wherever the model runs. `omp` gives new rows a donor's priors along μ; the transplant puts
+byte-fallback twins below their ordinary tokens along it.
 Reading μ loads the whole model and runs it on a short built-in multilingual text."""
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def output_inputs(model: torch.nn.Module, tokenizer, max_tokens: int = 512) -> t
     each text's first position is left out (it is often an outlier many times longer than the rest)."""
     head = model.get_output_embeddings()
     if head is None:
-        raise TokswapError("the source model has no output embeddings to read an output prior from")
+        raise TokswapError("the source model has no output embeddings to read its mean hidden state from")
     seen: list[torch.Tensor] = []
     handle = head.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach()[:, 1:].float().reshape(-1, args[0].shape[-1])))
     device = next(model.parameters()).device
@@ -64,7 +65,7 @@ def output_inputs(model: torch.nn.Module, tokenizer, max_tokens: int = 512) -> t
             ids = tokenizer(text, return_tensors="pt").input_ids[:, :limit]
             model(ids.to(device))
     except Exception as exc:  # noqa: BLE001 - any architecture transformers cannot run here
-        raise TokswapError(f"cannot run the source model to read its output prior: {first_line(exc)}") from None
+        raise TokswapError(f"cannot run the source model to read its mean hidden state: {first_line(exc)}") from None
     finally:
         handle.remove()
     return torch.cat(seen).cpu()
@@ -83,11 +84,13 @@ def output_direction(source: Spec) -> torch.Tensor:
 
 def shared_direction(source: Spec) -> torch.Tensor | None:
     """μ of the model at `source` when nearly every calibration vector has h·μ > 0 (`SHARED` of them: trained
-    language models' do), else None: then a row moved along −μ would rise wherever h·μ < 0."""
+    language models' do), else None: then a row moved along −μ would rise wherever h·μ < 0. Rounded to
+    bfloat16, so that the last bits a forward pass leaves to the CPU's thread count (3e-8 on SmolLM2-135M's
+    twin rows between 1 and 2 threads) almost never reach the written weights and their checksum."""
     model = load_language_model(source)
     seen = output_inputs(model.module, model.tokenizer)
     mean = seen.mean(0)
-    return mean if float((seen @ mean > 0).float().mean()) >= SHARED else None
+    return mean.bfloat16().float() if float((seen @ mean > 0).float().mean()) >= SHARED else None
 
 
 def lowering(direction: torch.Tensor, logits: float) -> torch.Tensor:

@@ -65,19 +65,14 @@ def _with_a_shared_direction(folder):
     return folder
 
 
-def _ordinary(vocab, twin):
-    return next(i for i, data in enumerate(vocab.token_bytes) if data == vocab.token_bytes[twin] and i not in vocab.byte_fallback and not vocab.special[i])
-
-
 @pytest.mark.parametrize(("tied", "method"), [(True, "subword"), (False, "mean")])
 def test_byte_fallback_twins_score_below_their_ordinary_tokens(tmp_path, bpe_tok, spm_folder, spm_tok, tied, method):
     """`<0x2C>` beside `,`: the tokenizer only emits `,`, so a twin that tied with it would draw greedy decoding
     to a token the target never says. Every method's twins end up below, on rows that score tokens only."""
     source = _with_a_shared_direction(tiny_llama(tmp_path / "source", bpe_tok, tied=tied, seed=3))
     report = transplant(str(source), str(spm_folder), tmp_path / "out", method=method)
-    vocab = byte_vocab(spm_tok)
-    twins = vocab.fallback_twins()
-    ordinary = [_ordinary(vocab, t) for t in twins]
+    pairs = byte_vocab(spm_tok).twin_tokens()
+    twins, ordinary = list(pairs), list(pairs.values())
     assert report.counts["fallback_twins"] == report.counts["fallback_twins_below"] == len(twins) > 10
     model = _weights(tmp_path / "out")
     with torch.no_grad():
@@ -89,11 +84,10 @@ def test_byte_fallback_twins_score_below_their_ordinary_tokens(tmp_path, bpe_tok
 
 def test_twins_tie_when_the_hidden_states_share_no_direction(tmp_path, tied_model, spm_folder, spm_tok):
     report = transplant(str(tied_model), str(spm_folder), tmp_path / "out")
-    vocab = byte_vocab(spm_tok)
-    twins = vocab.fallback_twins()
+    pairs = byte_vocab(spm_tok).twin_tokens()
     rows = _weights(tmp_path / "out").get_input_embeddings().weight
-    assert report.counts["fallback_twins"] == len(twins) and report.counts["fallback_twins_below"] == 0
-    assert torch.equal(rows[twins], rows[[_ordinary(vocab, t) for t in twins]])
+    assert report.counts["fallback_twins"] == len(pairs) and report.counts["fallback_twins_below"] == 0
+    assert torch.equal(rows[list(pairs)], rows[list(pairs.values())])
 
 
 def test_sharded_source_streams_other_tensors_unchanged(tmp_path, bpe_tok, spm_folder):
