@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM
 from tokswap import TokswapError, transplant
 from tokswap.cli import main
 from tokswap.drafting.bench_draft import bench_draft
+from tokswap.drafting.options import DraftSettings
 from tokswap.drafting.prompts import Prompt
 from tokswap.eval.bits_per_byte import score_text, windows
 from tokswap.gguf.golden import SEPARATOR, read_golden
@@ -156,6 +157,16 @@ def test_bench_draft_with_a_transplanted_drafter_is_identical(tmp_path, bpe_fold
     assert assisted.identical_to_target and assisted.target_calls <= alone.target_calls
     assert uag.mode == "uag" and uag.identical_to_target and uag.new_tokens == 24 and not report.failures
     assert list(report.categories) == ["en", "code"] and [r.new_tokens for r in report.categories["code"]] == [12, 12, 12]
+
+
+def test_bench_draft_samples_every_mode_uag_through_universal_speculative_decoding(tmp_path, drafter, bpe_tok, spm_tok):
+    target = tiny_llama(tmp_path / "target", bpe_tok, seed=7)
+    original = tiny_llama(tmp_path / "original", spm_tok, seed=5)
+    settings = DraftSettings(temperature=0.8, draft_tokens=2)
+    report = bench_draft(str(target), [str(drafter)], str(original), prompts=[Prompt("en", "The quick brown"), Prompt("code", "def f(x):")], max_new_tokens=12, settings=settings)
+    assert [m.identical_to_target for m in report.modes] == [None, None, None] and not report.failures
+    uag = report.modes[2]
+    assert uag.drafted_tokens > 0 and 0 <= uag.acceptance <= 1 and uag.new_tokens > 0
 
 
 def test_bench_draft_refuses_a_drafter_with_another_vocabulary(tied_model, spm_tok, tmp_path):

@@ -27,10 +27,11 @@ from .prompts import BUILT_IN_PROMPTS, Prompt, categories
 
 PROJECTED_SCALES = (10, 100)
 SAMPLING_NOTE = (
-    "sampled at temperature {t:g}, each prompt seeded with its index (a rerun repeats every output): outputs differ "
-    "from the target alone's by chance, so 'identical' does not apply. Same-vocabulary drafters are verified by "
-    "speculative sampling, lossless in distribution; UAG at T > 0 is transformers' Universal Speculative Decoding, "
-    "whose drafter proposes only tokens both vocabularies spell alike, translated through their strings."
+    "sampled at temperature {t:g}, each prompt seeded with its index (a rerun on this machine repeats every output): "
+    "outputs differ from the target alone's by chance, so 'identical' does not apply. Same-vocabulary drafters are "
+    "verified by speculative sampling, lossless in distribution. UAG's re-tokenized drafts carry no distribution "
+    "to verify, so UAG is lossless for greedy decoding only; at T > 0 transformers runs Universal Speculative "
+    "Decoding in its place, whose drafter may propose only the tokens both vocabularies spell alike."
 )
 
 
