@@ -25,7 +25,7 @@ from pathlib import Path
 from llamacpp_build import built_tool, llamacpp_ids
 from measure import dev_prompts, measured_run
 
-from tokswap.drafting.bench_draft import DEFAULT_PROMPTS
+from tokswap.drafting.prompts import BUILT_IN_PROMPTS
 from tokswap.specs import resolve
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     target = resolve(args.target).path
-    prompts = DEFAULT_PROMPTS + dev_prompts(args.data, tuple(args.domains))
+    prompts = [p.text for p in BUILT_IN_PROMPTS] + dev_prompts(args.data, tuple(args.domains))
     figures: dict = {"exports": {}, "verify": {}, "prompts": prompts, "runs": [], "bits_per_byte": {}}
     work = Path(tempfile.mkdtemp(prefix="llamacpp-draft-"))
     files = {kind: work / f"drafter-{kind}.gguf" for kind in args.types}

@@ -1,4 +1,5 @@
-"""Vocabulary alignment: which target rows are copied, mapped by role, filled by a method, or padding."""
+"""Vocabulary alignment: which target rows are copied, mapped by role, filled by a method, set below their
+ordinary token (byte-fallback twins), or padding."""
 
 from __future__ import annotations
 
@@ -16,18 +17,29 @@ class RowCopy:
     reason: str
 
 
+@dataclass(frozen=True)
+class Twin:
+    """A byte-fallback token (`<0x2C>`) and the ordinary target token with its bytes (`,`)."""
+
+    target: int
+    ordinary: int
+
+
 @dataclass
 class AlignmentPlan:
     """Every target row has exactly one fate; counts feed the report.
 
     `new` lists every row a method fills: ordinary tokens the source lacks and special tokens no role or
     text maps (`special_filled` of them). `source_pieces` holds the source tokenizer's split of each.
+    `twins` are byte-fallback tokens whose bytes an ordinary token also has: the tokenizer never emits them,
+    and a copy of the ordinary token's row would tie with it, so each gets that row moved below it.
     """
 
     target_rows: int
     source_rows: int
     shared: list[RowCopy]
     special: list[RowCopy]
+    twins: list[Twin]
     new: list[int]
     padding: list[int]
     beyond_rows: list[int]
@@ -41,6 +53,7 @@ class AlignmentPlan:
         return {
             "target_rows": self.target_rows,
             "shared": len(self.shared),
+            "fallback_twins": len(self.twins),
             "special_mapped": len(self.special),
             "special_filled": self.special_filled,
             "new": len(self.new) - self.special_filled,
@@ -78,6 +91,7 @@ def align(source: ByteVocab, target: ByteVocab, source_rows: int, target_rows: i
     """Plan a transplant onto `target_rows` rows (the target model's embedding rows, else the tokenizer's length)."""
     target_rows = len(target) if target_rows is None else target_rows
     by_bytes = _source_by_bytes(source, source_rows)
+    twin_of = {twin: token for twin, token in target.twin_tokens().items() if twin < target_rows and token < target_rows}
     shared: list[RowCopy] = []
     special: list[RowCopy] = []
     new: list[int] = []
@@ -87,6 +101,8 @@ def align(source: ByteVocab, target: ByteVocab, source_rows: int, target_rows: i
         data = target.token_bytes[idx] if idx < len(target) else None
         if data is None:
             padding.append(idx)
+            continue
+        if idx in twin_of:
             continue
         if target.special[idx]:
             copy = _special_source(target, source, idx, source_rows)
@@ -98,7 +114,7 @@ def align(source: ByteVocab, target: ByteVocab, source_rows: int, target_rows: i
             continue
         new.append(idx)
         target_bytes[idx] = data
-    ordinary = Counter(b for i, b in enumerate(target.token_bytes[:target_rows]) if b is not None and not target.special[i])
+    ordinary = Counter(b for i, b in enumerate(target.token_bytes[:target_rows]) if b is not None and not target.special[i] and i not in twin_of)
     pieces = {idx: source_pieces(source, target_bytes[idx], source_rows) for idx in new}
     unproducible = sum(1 for idx in new if b"".join(source.token_bytes[p] for p in pieces[idx]) != target_bytes[idx])
     return AlignmentPlan(
@@ -106,6 +122,7 @@ def align(source: ByteVocab, target: ByteVocab, source_rows: int, target_rows: i
         source_rows=source_rows,
         shared=shared,
         special=special,
+        twins=[Twin(idx, twin_of[idx]) for idx in sorted(twin_of)],
         new=new,
         padding=padding,
         beyond_rows=[i for i in range(target_rows, len(target)) if target.token_bytes[i] is not None],

@@ -102,11 +102,18 @@ class ByteVocab:
         """The pieces this tokenizer's model splits `data` into, bypassing normalizer and pre-tokenizer."""
         return self._encode(data)
 
+    def twin_tokens(self) -> dict[int, int]:
+        """Each byte-fallback twin (`<0x2C>`), by ascending id → the first ordinary token with its bytes (`,`)."""
+        ordinary: dict[bytes, int] = {}
+        for i, data in enumerate(self.token_bytes):
+            if data is not None and not self.special[i] and i not in self.byte_fallback:
+                ordinary.setdefault(data, i)
+        return {i: ordinary[self.token_bytes[i]] for i in sorted(self.byte_fallback) if self.token_bytes[i] in ordinary}
+
     def fallback_twins(self) -> list[int]:
-        """Byte-fallback tokens (`<0x2C>`) whose bytes an ordinary token also has (`,`): no text produces them,
-        and a transplant copies the ordinary token's row to both."""
-        ordinary = {data for i, data in enumerate(self.token_bytes) if data is not None and not self.special[i] and i not in self.byte_fallback}
-        return sorted(i for i in self.byte_fallback if self.token_bytes[i] in ordinary)
+        """Byte-fallback tokens (`<0x2C>`) whose bytes an ordinary token also has (`,`): the tokenizer never
+        emits them, so no text produces them."""
+        return list(self.twin_tokens())
 
     def unproducible(self) -> list[int]:
         """Ids no text produces: special tokens (Gemma's 6,000 unused and control ones) and byte-fallback twins

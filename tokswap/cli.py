@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--target", required=True, metavar="MODEL")
     bench.add_argument("--drafter", required=True, nargs="+", metavar="MODEL", help="one or more drafters with the target's vocabulary; a folder's draft_vocab.safetensors gives it a hot head")
     bench.add_argument("--uag", metavar="SOURCE_MODEL", help="also run Universal Assisted Generation with this original drafter")
-    bench.add_argument("--prompts", metavar="FILE", help="one prompt per line (default: a built-in varied set)")
+    bench.add_argument("--prompts", nargs="+", metavar="FILE", help="one prompt per line, each file a category named by its stem (default: a built-in set of 25 prompts in 12 categories)")
     bench.add_argument("--max-new-tokens", type=int, default=64)
     add_flags(bench.add_argument_group("drafting (every drafter, UAG's included)"), {"": DraftSettings})
     bench.add_argument("--json", action="store_true")
@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     hot = _with_examples(commands, "draft-vocab", "copy a drafter folder with the target tokens its output head may keep (draft_vocab.safetensors)", DRAFT_VOCAB_EXAMPLES)
     hot.add_argument("model", metavar="MODEL", help="a drafter folder with the target's vocabulary")
     hot.add_argument("--target", required=True, metavar="TARGET", help="the model the drafter drafts for")
-    hot.add_argument("--calibration", required=True, nargs="+", metavar="PATH", help="text files or folders of .txt files")
+    hot.add_argument("--calibration", nargs="+", metavar="PATH", help="text files or folders of .txt files the drafter will see (besides the built-in prompts)")
     hot.add_argument("--keep", required=True, type=int, nargs="+", metavar="N", help="target tokens the drafter may propose (several: one calibration, a folder each)")
     hot.add_argument("-o", "--output", required=True, metavar="OUT", help="new drafter folder ({keep} in it names one per N)")
     add_flags(hot.add_argument_group("calibration"), {"": CalibrationOptions})
@@ -279,25 +279,24 @@ def _verify(args: argparse.Namespace) -> int:
 def _bench_draft(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .texts import read_lines
+    from .drafting.prompts import file_prompts
 
     settings = DraftSettings(**given(args, DraftSettings))
     if args.max_new_tokens < 1:
         raise TokswapError("--max-new-tokens must be >= 1")
-    prompts = None
-    if args.prompts:
-        if not Path(args.prompts).is_file():
-            raise TokswapError(f"{args.prompts}: no such file")
-        prompts = read_lines(Path(args.prompts))
-    from .drafting.bench_draft import bench_draft, format_table
+    missing = [path for path in args.prompts or [] if not Path(path).is_file()]
+    if missing:
+        raise TokswapError(f"{missing[0]}: no such file")
+    prompts = file_prompts([Path(path) for path in args.prompts]) if args.prompts else None
+    from .drafting.bench_draft import bench_draft, format_report
 
-    progress = None if args.json else lambda r: print(f"tokswap: {r.mode} done in {r.seconds:.1f} s", file=sys.stderr)
-    results = bench_draft(args.target, args.drafter, args.uag, prompts, args.max_new_tokens, settings, progress)
-    print(json.dumps({r.mode: r.to_json() for r in results}, indent=2) if args.json else format_table(results))
-    figures = {"target": args.target, "prompts": args.prompts or "built-in", "max_new_tokens": args.max_new_tokens, **given(args, DraftSettings)}
-    for drafter, mode in zip(args.drafter, [r for r in results if r.mode.startswith("drafter")]):
-        modes = [r.to_json() for r in results if not r.mode.startswith("drafter") or r is mode]
-        _record(drafter, "bench_draft", {**figures, "modes": modes})
+    progress = None if args.json else lambda r: print(f"tokswap: prompt {r.prompt + 1} ({r.category}), {r.mode}: " + (f"failed: {r.error}" if r.error else f"{r.seconds:.1f} s"), file=sys.stderr)
+    report = bench_draft(args.target, args.drafter, args.uag, prompts, args.max_new_tokens, settings, progress)
+    figures = report.to_json()
+    print(json.dumps(figures, indent=2) if args.json else format_report(report))
+    run = {"target": args.target, "prompts": args.prompts or "built-in", "max_new_tokens": args.max_new_tokens, **given(args, DraftSettings)}
+    for drafter, mode in zip(args.drafter, [m for m in figures if m.startswith("drafter")]):
+        _record(drafter, "bench_draft", {**run, "modes": [f for m, f in figures.items() if not m.startswith("drafter") or m == mode]})
     return 0
 
 

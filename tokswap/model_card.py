@@ -63,9 +63,11 @@ def _what_was_done(report: dict) -> list[str]:
 
 def _hot_vocabulary(section: dict) -> str:
     coverage = ", ".join(f"{share:.1%} of the {name} calibration tokens" for name, share in section["coverage"].items())
+    categories = ", ".join(f"{name} {share:.1%}" for name, share in section.get("category_coverage", {}).items())
     return (
         f"{section['keep']:,} of {section['target_rows']:,} target tokens in `{section['file']}` (EAGLE-3 `d2t`/`t2d`), "
         f"ranked by {section['calibration']['source']} calibration; they cover {coverage}"
+        + (f"; of the target's generated tokens per prompt category: {categories}" if categories else "")
     )
 
 
@@ -90,10 +92,27 @@ def _measured(report: dict) -> list[str]:
             lines.append(f"| {domain} | {row['bits_per_byte']:.4f} | {ratio} |")
         lines.append("")
     if "bench_draft" in measured:
-        figures = measured["bench_draft"]
-        lines += [f"Speculative decoding (`tokswap bench-draft`, target `{figures['target']}`):", "", "| mode | tokens per target call | seconds | identical to target |", "|---|---|---|---|"]
-        for mode in figures["modes"]:
-            lines.append(f"| {mode['mode']} | {mode['tokens_per_target_call']:.2f} | {mode['seconds']:.1f} | {mode['identical_to_target']} |")
+        lines += _bench_draft(measured["bench_draft"])
+    return lines
+
+
+def _figure(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _bench_draft(figures: dict) -> list[str]:
+    """The modes' tokens per target call overall, then per prompt category (reports from before categories
+    have none)."""
+    modes = figures["modes"]
+    lines = [f"Speculative decoding (`tokswap bench-draft`, target `{figures['target']}`):", "", "| mode | tokens per target call | seconds | identical to target |", "|---|---|---|---|"]
+    for mode in modes:
+        identical = "n/a" if mode["identical_to_target"] is None else mode["identical_to_target"]
+        lines.append(f"| {mode['mode']} | {_figure(mode['tokens_per_target_call'], '.2f')} | {mode['seconds']:.1f} | {identical} |")
+    if all("categories" in mode for mode in modes):
+        lines += ["", "Tokens per target call per prompt category (failed prompts in brackets):", "", "| category | " + " | ".join(m["mode"] for m in modes) + " |", "|---" * (len(modes) + 1) + "|"]
+        for category in modes[0]["categories"]:
+            cells = [m["categories"][category] for m in modes]
+            lines.append(f"| {category} | " + " | ".join(_figure(c["tokens_per_target_call"], ".2f") + (f" ({c['failed']})" if c["failed"] else "") for c in cells) + " |")
     return lines
 
 

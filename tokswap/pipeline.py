@@ -15,6 +15,7 @@ from .contract import vocabulary_checks
 from .errors import TokswapError
 from .gguf.export import check_exportable, check_gguf_request, export_gguf
 from .gguf.vocab import llamacpp_pre
+from .hidden_mean import lowering, shared_direction
 from .loading import Model, Target, load_donor, load_model, load_target
 from .methods import FillRequest, Method, get_method
 from .model_card import write_model_card
@@ -26,6 +27,7 @@ from .staging import published_folder
 from .tokenizer_io import save_tokenizer
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+TWIN_MARGIN = 10.0  # logits a byte-fallback twin scores below its ordinary token at the mean hidden state
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,12 @@ class Transplanted:
     target: Target
     plan: AlignmentPlan
     embeddings: Embeddings
+    twins_below: bool = False
+
+    def counts(self) -> dict[str, int]:
+        """The plan's counts, and how many byte-fallback twins score below their ordinary tokens (0 when the
+        source's hidden states share no direction to lower them along: then each copies its token's rows)."""
+        return {**self.plan.counts(), "fallback_twins_below": len(self.plan.twins) if self.twins_below else 0}
 
 
 def donor_spec(method: Method, donor: str | None, target: Spec) -> Spec | None:
@@ -58,15 +66,22 @@ def donor_spec(method: Method, donor: str | None, target: Spec) -> Spec | None:
 
 
 def transplant_embeddings(source: Model, target: Target, method: Method, donor: Embeddings | None = None, device: str = "cpu") -> Transplanted:
-    """The target-vocabulary embeddings of `source`, in memory; tied models stay tied."""
+    """The target-vocabulary embeddings of `source`, in memory; tied models stay tied. Byte-fallback twins
+    get their ordinary token's rows, moved below it along μ where they score next tokens (reading μ runs the
+    source model once, when the target has twins)."""
     matrices = source.weights.embeddings
     plan = align(source.vocab, target.vocab, matrices.rows, target.rows)
     request = FillRequest(plan, source.vocab, target.vocab, matrices, donor, device, source.spec)
     filled = method.fill(request)
     if filled.tied != matrices.tied:
         raise ValueError(f"{method.name} returned rows for the {filled.kinds} matrices of a model that has {matrices.kinds}")
-    assembled = [assemble(plan, matrices.matrix(kind), filled.matrix(kind), f"{method.name} ({kind} embeddings)") for kind in matrices.kinds]
-    return Transplanted(source, target, plan, Embeddings(*assembled))
+    direction = shared_direction(source.spec) if plan.twins else None
+    below = None if direction is None else lowering(direction, TWIN_MARGIN)
+    assembled = [
+        assemble(plan, matrices.matrix(kind), filled.matrix(kind), f"{method.name} ({kind} embeddings)", below if matrices.scores_tokens(kind) else None)
+        for kind in matrices.kinds
+    ]
+    return Transplanted(source, target, plan, Embeddings(*assembled), below is not None)
 
 
 def _weight_groups(result: Transplanted, dtype: torch.dtype) -> list[list[TensorEntry]]:
@@ -153,7 +168,7 @@ def transplant(
         tied=source.weights.embeddings.tied,
         source_rows=source.weights.embeddings.rows,
         target_rows=target.rows,
-        counts=result.plan.counts(),
+        counts=result.counts(),
         timings=clock.seconds,
     )
     save_transplant(result, out, out_dtype, report, force, gguf_request)

@@ -62,7 +62,7 @@ def drafter(pair, tmp_path_factory):
     source, target = pair
     result = transplant_embeddings(source, target, get_method("subword"))
     out = tmp_path_factory.mktemp("real") / "drafter"
-    report = TransplantReport("smollm2-135m", "gemma-3-270m", None, "subword", {}, "float32", True, source.weights.embeddings.rows, target.rows, result.plan.counts(), {})
+    report = TransplantReport("smollm2-135m", "gemma-3-270m", None, "subword", {}, "float32", True, source.weights.embeddings.rows, target.rows, result.counts(), {})
     save_transplant(result, out, torch.float32, report, force=False)
     return out, result
 
@@ -71,6 +71,19 @@ def test_gemma_counts(drafter):
     counts = drafter[1].plan.counts()
     assert counts["target_rows"] == 262144 and counts["padding"] == 0
     assert 40000 < counts["shared"] < 50000 and counts["special_mapped"] == 4
+
+
+def test_byte_fallback_twins_never_outscore_their_tokens_on_real_text(drafter):
+    """Gemma-3's 110 twins (`<0x2C>` beside `,`) sit below their ordinary tokens: on English text no twin
+    reaches its token's logit and greedy decoding never picks one (with copied rows they tied everywhere)."""
+    out, result = drafter
+    assert result.counts()["fallback_twins"] == result.counts()["fallback_twins_below"] == 110
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(out).eval(), AutoTokenizer.from_pretrained(out)
+    twins = torch.tensor([t.target for t in result.plan.twins])
+    ordinary = torch.tensor([t.ordinary for t in result.plan.twins])
+    with torch.no_grad():
+        logits = model(tokenizer(ENGLISH, return_tensors="pt").input_ids).logits[0]
+    assert (logits[:, twins] < logits[:, ordinary]).all() and not torch.isin(logits.argmax(1), twins).any()
 
 
 def test_output_loads_with_plain_transformers_and_speaks_gemma(drafter, pair):

@@ -1,12 +1,12 @@
 from builders import byte_level_bpe
 
-from tokswap.alignment import align
+from tokswap.alignment import Twin, align
 from tokswap.byte_vocab import byte_vocab
 
 
 def _fates(plan):
     return (
-        [c.target for c in plan.shared] + [c.target for c in plan.special] + plan.new + plan.padding
+        [c.target for c in plan.shared] + [c.target for c in plan.special] + [t.target for t in plan.twins] + plan.new + plan.padding
     )
 
 
@@ -25,13 +25,14 @@ def test_shared_rows_have_identical_bytes(bpe_tok, spm_tok):
         assert target.special[idx] or target.token_bytes[idx] not in set(source.token_bytes)
 
 
-def test_byte_fallback_duplicates_share_the_ordinary_source_row(bpe_tok, spm_tok):
+def test_byte_fallback_twins_are_planned_from_their_ordinary_token(bpe_tok, spm_tok):
     source, target = byte_vocab(bpe_tok), byte_vocab(spm_tok)
     plan = align(source, target, len(bpe_tok))
     copies = {c.target: c.source for c in plan.shared}
     letter_a, byte_a = spm_tok.convert_tokens_to_ids("a"), spm_tok.convert_tokens_to_ids("<0x61>")
-    assert copies[letter_a] == copies[byte_a] == bpe_tok.convert_tokens_to_ids("a")
-    assert plan.duplicate_bytes >= 1
+    assert copies[letter_a] == bpe_tok.convert_tokens_to_ids("a") and byte_a not in copies
+    assert Twin(byte_a, letter_a) in plan.twins and len(plan.twins) == len(target.fallback_twins())
+    assert plan.counts()["fallback_twins"] == len(plan.twins) and plan.duplicate_bytes == 0  # the twins were the only duplicates
 
 
 def test_specials_map_by_role_then_by_text(bpe_tok, spm_tok):

@@ -63,3 +63,9 @@ def test_byte_fallback_twins_and_special_tokens_are_not_producible(spm_tok):
     comma, twin, nul = spm_tok.convert_tokens_to_ids([",", "<0x2C>", "<0x00>"])
     assert twin in unproducible and comma not in unproducible and nul not in unproducible  # no ordinary token is a NUL byte
     assert spm_tok.eos_token_id in unproducible and spm_tok.pad_token_id in unproducible
+
+
+def test_each_twin_is_paired_with_the_ordinary_token_of_its_bytes(spm_tok):
+    pairs = byte_vocab(spm_tok).twin_tokens()
+    comma, twin, nul = spm_tok.convert_tokens_to_ids([",", "<0x2C>", "<0x00>"])
+    assert pairs[twin] == comma and nul not in pairs and list(pairs) == sorted(pairs)

@@ -10,6 +10,8 @@ from transformers import AutoModelForCausalLM
 from tokswap import TokswapError, transplant
 from tokswap.cli import main
 from tokswap.drafting.bench_draft import bench_draft
+from tokswap.drafting.options import DraftSettings
+from tokswap.drafting.prompts import Prompt
 from tokswap.eval.bits_per_byte import score_text, windows
 from tokswap.gguf.golden import SEPARATOR, read_golden
 
@@ -148,11 +150,23 @@ def test_golden_files_round_trip(tmp_path, bpe_tok):
 def test_bench_draft_with_a_transplanted_drafter_is_identical(tmp_path, bpe_folder, drafter, bpe_tok, spm_tok):
     target = tiny_llama(tmp_path / "target", bpe_tok, seed=7)
     original = tiny_llama(tmp_path / "original", spm_tok, seed=5)
-    results = bench_draft(str(target), [str(drafter)], str(original), prompts=["The quick brown", "def f(x):"], max_new_tokens=12)
-    alone, assisted, uag = results
-    assert alone.tokens_per_target_call == 1.0 and alone.new_tokens == 24
+    prompts = [Prompt("en", "The quick brown"), Prompt("code", "def f(x):")]
+    report = bench_draft(str(target), [str(drafter)], str(original), prompts=prompts, max_new_tokens=12)
+    alone, assisted, uag = report.modes
+    assert alone.tokens_per_target_call == 1.0 and alone.new_tokens == 24 and alone.prompts == 2
     assert assisted.identical_to_target and assisted.target_calls <= alone.target_calls
-    assert uag.mode == "uag" and uag.identical_to_target and uag.new_tokens == 24
+    assert uag.mode == "uag" and uag.identical_to_target and uag.new_tokens == 24 and not report.failures
+    assert list(report.categories) == ["en", "code"] and [r.new_tokens for r in report.categories["code"]] == [12, 12, 12]
+
+
+def test_bench_draft_samples_every_mode_uag_through_universal_speculative_decoding(tmp_path, drafter, bpe_tok, spm_tok):
+    target = tiny_llama(tmp_path / "target", bpe_tok, seed=7)
+    original = tiny_llama(tmp_path / "original", spm_tok, seed=5)
+    settings = DraftSettings(temperature=0.8, draft_tokens=2)
+    report = bench_draft(str(target), [str(drafter)], str(original), prompts=[Prompt("en", "The quick brown"), Prompt("code", "def f(x):")], max_new_tokens=12, settings=settings)
+    assert [m.identical_to_target for m in report.modes] == [None, None, None] and not report.failures
+    uag = report.modes[2]
+    assert uag.drafted_tokens > 0 and 0 <= uag.acceptance <= 1 and uag.new_tokens > 0
 
 
 def test_bench_draft_refuses_a_drafter_with_another_vocabulary(tied_model, spm_tok, tmp_path):

@@ -9,9 +9,10 @@ import torch
 from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
 from tokswap.checkpoint import Embeddings
+from tokswap.hidden_mean import CALIBRATION_TEXTS, mean_output_input
 from tokswap.loading import load_language_model
 from tokswap.methods import FillRequest, get_method
-from tokswap.omp.output_prior import CALIBRATION_TEXTS, mean_output_input, predict_priors, prior_probe, with_priors
+from tokswap.omp.output_prior import predict_priors, prior_probe, with_priors
 from tokswap.specs import Spec
 
 

@@ -4,11 +4,12 @@ import sys
 
 import pytest
 import torch
-from builders import cli_error, tiny_llama
+from builders import TEXT, cli_error, tiny_llama
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tokswap import TokswapError, transplant
+from tokswap.byte_vocab import byte_vocab
 from tokswap.staging import _umask
 
 
@@ -31,12 +32,12 @@ def test_tied_transplant_loads_with_plain_transformers(tmp_path, tied_model, spm
     assert model.generation_config.pad_token_id == spm_tok.pad_token_id
     source = _weights(tied_model).get_input_embeddings().weight
     new = model.get_input_embeddings().weight
-    for target_token, source_token in (("a", "a"), ("\u2581", "Ġ"), ("<0x0A>", "Ċ")):
+    for target_token, source_token in (("a", "a"), ("\u2581", "Ġ"), ("\n", "Ċ")):
         assert torch.equal(new[spm_tok.convert_tokens_to_ids(target_token)], source[bpe_tok.convert_tokens_to_ids(source_token)])
     assert torch.isfinite(new).all()
     saved = json.loads((out / "tokswap_report.json").read_text())
     assert saved["counts"] == report.counts and saved["method"] == "subword" and saved["tied"]
-    assert sum(report.counts[k] for k in ("shared", "special_mapped", "special_filled", "new", "padding")) == len(spm_tok)
+    assert sum(report.counts[k] for k in ("shared", "fallback_twins", "special_mapped", "special_filled", "new", "padding")) == len(spm_tok)
     assert _leftovers(tmp_path, "out") == []
     assert out.stat().st_mode & 0o055 == 0o055 & ~_umask()
 
@@ -52,6 +53,41 @@ def test_untied_model_gets_output_rows_and_stays_untied(tmp_path, untied_model, 
     assert torch.equal(head[bos], source_head[bpe_tok.bos_token_id])
     new_id = next(i for i in range(len(spm_tok)) if spm_tok.convert_ids_to_tokens(i) == "<start_of_turn>")
     assert head[new_id].abs().sum() > 0
+
+
+def _with_a_shared_direction(folder):
+    """A trained language model's final hidden states share a large mean μ (h·μ > 0 everywhere); a random tiny
+    model's do not. A constant in one dimension of every input row gives it one."""
+    model = _weights(folder)
+    with torch.no_grad():
+        model.get_input_embeddings().weight[:, 0] = 4.0
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize(("tied", "method"), [(True, "subword"), (False, "mean")])
+def test_byte_fallback_twins_score_below_their_ordinary_tokens(tmp_path, bpe_tok, spm_folder, spm_tok, tied, method):
+    """`<0x2C>` beside `,`: the tokenizer only emits `,`, so a twin that tied with it would draw greedy decoding
+    to a token the target never says. Every method's twins end up below, on rows that score tokens only."""
+    source = _with_a_shared_direction(tiny_llama(tmp_path / "source", bpe_tok, tied=tied, seed=3))
+    report = transplant(str(source), str(spm_folder), tmp_path / "out", method=method)
+    pairs = byte_vocab(spm_tok).twin_tokens()
+    twins, ordinary = list(pairs), list(pairs.values())
+    assert report.counts["fallback_twins"] == report.counts["fallback_twins_below"] == len(twins) > 10
+    model = _weights(tmp_path / "out")
+    with torch.no_grad():
+        logits = model(spm_tok(TEXT[:1500], return_tensors="pt").input_ids[:, :128]).logits[0]
+    assert (logits[:, twins] < logits[:, ordinary]).all()
+    inputs = model.get_input_embeddings().weight
+    assert tied or torch.equal(inputs[twins], inputs[ordinary])  # never emitted: untied input rows stay copies
+
+
+def test_twins_tie_when_the_hidden_states_share_no_direction(tmp_path, tied_model, spm_folder, spm_tok):
+    report = transplant(str(tied_model), str(spm_folder), tmp_path / "out")
+    pairs = byte_vocab(spm_tok).twin_tokens()
+    rows = _weights(tmp_path / "out").get_input_embeddings().weight
+    assert report.counts["fallback_twins"] == len(pairs) and report.counts["fallback_twins_below"] == 0
+    assert torch.equal(rows[list(pairs)], rows[list(pairs.values())])
 
 
 def test_sharded_source_streams_other_tensors_unchanged(tmp_path, bpe_tok, spm_folder):

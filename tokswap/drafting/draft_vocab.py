@@ -32,10 +32,11 @@ class HotDrafterReport:
     end_ids: list[int]
     calibration: dict
     coverage: dict[str, float]
+    category_coverage: dict[str, float]
     seconds: float
 
 
-def _end_ids(model, tokenizer) -> list[int]:
+def stop_ids(model, tokenizer) -> list[int]:
     """Every id the target stops on: a drafter must be able to propose the end of a reply."""
     configured = model.generation_config.eos_token_id
     ids = configured if isinstance(configured, list) else [configured]
@@ -57,10 +58,22 @@ def output_folders(out: str | Path, keeps: list[int]) -> list[Path]:
     return [Path(str(out).replace("{keep}", str(keep))) for keep in keeps]
 
 
-def build_hot_drafters(model: str, target: str, calibration: list[str], keeps: list[int], out: str | Path, options: CalibrationOptions | None = None, force: bool = False) -> list[HotDrafterReport]:
-    """One calibration, then a folder per N in `keeps`."""
+def _check_calibration(calibration: list[str], options: CalibrationOptions) -> None:
+    if calibration:
+        return
+    if options.source == "text":
+        raise TokswapError("--source text ranks by the calibration text: give --calibration PATH")
+    if not options.built_in:
+        raise TokswapError("--no-built-in leaves nothing to calibrate on: give --calibration PATH")
+
+
+def build_hot_drafters(model: str, target: str, calibration: list[str] | None, keeps: list[int], out: str | Path, options: CalibrationOptions | None = None, force: bool = False) -> list[HotDrafterReport]:
+    """One calibration (the built-in prompts and, when given, the calibration text), then a folder per N in
+    `keeps`."""
     start = time.perf_counter()
     options = options or CalibrationOptions()
+    calibration = calibration or []
+    _check_calibration(calibration, options)
     outs = output_folders(out, keeps)
     for folder in outs:
         check_destination(folder, force)
@@ -76,17 +89,25 @@ def build_hot_drafters(model: str, target: str, calibration: list[str], keeps: l
     for keep in keeps:
         check_keep(keep, [], target_rows)
     target_model = load_causal_lm(target_spec)
-    end_ids = _end_ids(target_model, target_tokenizer)
+    end_ids = stop_ids(target_model, target_tokenizer)
     for keep in keeps:
         check_keep(keep, end_ids, target_rows)
-    counts = calibrate(target_model, target_tokenizer, texts, options.source, options.prompts, options.prompt_tokens, options.new_tokens, options.batch_size, end_ids)
-    produced = torch.ones(target_rows)  # tokens no text produces come last among those calibration never saw
+    counts = calibrate(target_model, target_tokenizer, texts, options, end_ids)
+    produced = torch.ones(target_rows)  # tokens no text produces come last among those the target never said
     produced[[i for i in byte_vocab(target_tokenizer).unproducible() if i < target_rows]] = 0
     figures = {**asdict(options), "files": calibration, "prompts": counts.prompts, "seconds": round(counts.seconds, 1)}
     reports = []
     for keep, folder in zip(keeps, outs):
-        vocab = choose([*counts.keys(), produced], keep, end_ids)
-        section = {"file": DRAFT_VOCAB_FILE, "keep": keep, "target_rows": target_rows, "end_ids": end_ids, "calibration": figures, "coverage": counts.coverage(vocab.target_ids)}
+        vocab = choose(counts.keys(produced), keep, end_ids)
+        section = {
+            "file": DRAFT_VOCAB_FILE,
+            "keep": keep,
+            "target_rows": target_rows,
+            "end_ids": end_ids,
+            "calibration": figures,
+            "coverage": counts.coverage(vocab.target_ids),
+            "category_coverage": counts.category_coverage(vocab.target_ids),
+        }
         with published_folder(folder, replace=force) as staging:
             shutil.copytree(model_spec.path, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*", DRAFT_VOCAB_FILE))
             save_draft_vocab(vocab, staging / DRAFT_VOCAB_FILE, {"target": target, "source": options.source, "keep": str(keep)})

@@ -14,7 +14,8 @@ SCHEDULES = ("constant", "heuristic", "heuristic_transient")
 
 @dataclass
 class CalibrationOptions(Options):
-    source: str = option("generated", "rank target ids by the target's greedy continuations of prompts cut from the calibration text (ties: text counts), or by the text alone", choices=CALIBRATION_SOURCES)
+    source: str = option("generated", "rank target ids by the target's greedy continuations of the built-in prompts and of prompts cut from the calibration text (then by the probability it gave them, then text counts), or by the text alone", choices=CALIBRATION_SOURCES)
+    built_in: bool = option(True, "leave out the built-in prompts (bench-draft's 25, in 12 categories and six languages): calibrate on the calibration text's prompts only")
     prompts: int = option(256, "prompts cut from the calibration text for `generated`", metavar="N")
     prompt_tokens: int = option(32, "tokens per prompt", metavar="N")
     new_tokens: int = option(64, "tokens the target generates after each prompt", metavar="N")
@@ -30,11 +31,13 @@ class CalibrationOptions(Options):
 
 @dataclass
 class DraftSettings(Options):
-    """transformers' assisted-generation knobs; None keeps transformers' default (20 tokens, constant, 0.4)."""
+    """transformers' assisted-generation knobs; None keeps transformers' default (20 tokens, constant, 0.4).
+    `temperature` > 0 samples every mode, and same-vocabulary drafters are then verified by speculative sampling."""
 
     draft_tokens: int | None = option(None, "tokens drafted per round (transformers' num_assistant_tokens; default 20)", metavar="N")
     schedule: str | None = option(None, "how the draft length changes between rounds (default constant)", choices=SCHEDULES)
     confidence_threshold: float | None = option(None, "stop a draft when the drafter's probability falls below this; 0 never stops early (default 0.4, then adapted)", metavar="P")
+    temperature: float = option(0.0, "sample at this temperature (speculative sampling, lossless in distribution for a same-vocabulary drafter); 0 decodes greedily", metavar="T")
 
     def check(self) -> None:
         if self.draft_tokens is not None and self.draft_tokens < 1:
@@ -43,6 +46,8 @@ class DraftSettings(Options):
             raise TokswapError(f"--schedule must be one of {', '.join(SCHEDULES)}")
         if self.confidence_threshold is not None and not 0 <= self.confidence_threshold < 1:
             raise TokswapError("--confidence-threshold must be in [0, 1)")
+        if not 0 <= self.temperature < float("inf"):
+            raise TokswapError("--temperature must be a number >= 0")
 
     def apply(self, assistant) -> None:
         config = assistant.generation_config

@@ -29,12 +29,11 @@ import torch
 from ..alignment import AlignmentPlan, RowCopy
 from ..checkpoint import Embeddings
 from ..errors import TokswapError
-from ..loading import load_language_model
+from ..hidden_mean import output_direction
 from ..methods import FillRequest
 from ..pieces import piece_means
-from ..specs import Spec
 from .options import OmpOptions
-from .output_prior import mean_output_input, predict_priors, prior_probe, with_priors
+from .output_prior import predict_priors, prior_probe, with_priors
 from .pursuit import SparseCodes, sparse_codes
 
 
@@ -47,12 +46,6 @@ def _anchors(matrix: torch.Tensor, ids: list[list[int]], mean: torch.Tensor) -> 
 def _spread(centred: torch.Tensor) -> torch.Tensor:
     """Root-mean-square length of centred rows: the scale of a space."""
     return centred.pow(2).sum(1).mean().sqrt()
-
-
-def output_direction(source: Spec) -> torch.Tensor:
-    """μ of the source model: loads it whole and runs it on the built-in calibration text."""
-    model = load_language_model(source)
-    return mean_output_input(model.module, model.tokenizer)
 
 
 @dataclass
