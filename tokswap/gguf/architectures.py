@@ -30,22 +30,27 @@ def _head_dim(config) -> int:
     return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
-def _text_model_keys(writer: GGUFWriter, config, rows: int) -> None:
-    """The keys the converter's `TextModel` writes for every architecture that does not write its own."""
-    rope = rope_parameters(config)
+def _shape_keys(writer: GGUFWriter, config) -> None:
+    """The model's shape, which every converter class writes."""
     writer.add_block_count(config.num_hidden_layers)
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
     writer.add_feed_forward_length(config.intermediate_size)
     writer.add_head_count(config.num_attention_heads)
     writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+
+
+def _text_model_keys(writer: GGUFWriter, config, rows: int) -> None:
+    """The keys the converter's `TextModel` writes for every architecture that does not write its own."""
+    rope = rope_parameters(config)
+    _shape_keys(writer, config)
     if rope[FULL].get("rope_type") == "linear":
         writer.add_rope_scaling_type(RopeScalingType.LINEAR)
         writer.add_rope_scaling_factor(float(rope[FULL]["factor"]))
     writer.add_rope_freq_base(float(rope[FULL]["rope_theta"]))
     if SLIDING in rope:
         writer.add_rope_freq_base_swa(float(rope[SLIDING]["rope_theta"]))
-    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
     if config.to_dict().get("head_dim") is not None:
         writer.add_key_length(config.head_dim)
         writer.add_value_length(config.head_dim)
@@ -73,14 +78,8 @@ def _phi3_rope_dimensions(config) -> int:
 
 def _phi3_keys(writer: GGUFWriter, config, rows: int) -> None:
     """Phi-3's converter writes its own set: the original context, partial rotary dimensions, the window (0: none)."""
-    writer.add_context_length(config.max_position_embeddings)
+    _shape_keys(writer, config)
     writer.add_rope_scaling_orig_ctx_len(config.original_max_position_embeddings)
-    writer.add_embedding_length(config.hidden_size)
-    writer.add_feed_forward_length(config.intermediate_size)
-    writer.add_block_count(config.num_hidden_layers)
-    writer.add_head_count(config.num_attention_heads)
-    writer.add_head_count_kv(config.num_key_value_heads)
-    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
     writer.add_rope_dimension_count(_phi3_rope_dimensions(config))
     writer.add_rope_freq_base(float(rope_parameters(config)[FULL]["rope_theta"]))
     writer.add_sliding_window(config.sliding_window or 0)
