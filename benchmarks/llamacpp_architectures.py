@@ -9,9 +9,12 @@ transplanted onto a real llama.cpp vocabulary (`--target`) and exported per weig
              ids: the largest difference over the whole vocabulary and every prompt, relative to the largest
              logit; once as transformers computes (`-fa off -ctk f32 -ctv f32`) and once with llama.cpp's
              defaults (flash attention, float16 K/V cache)
+  rounding   what the type alone does: transformers with the weights the file holds, read back by its GGUF
+             reader (f16 and q8_0 dequantized), against transformers with the folder's; and llama.cpp (as
+             transformers computes) against transformers with the file's weights
   greedy     `llama-simple` (llama.cpp's defaults) against transformers' greedy continuation: tokens that agree
-             before the two part, summed over the prompts, and transformers' margin between its two best
-             tokens where they part
+             before the two part, summed over the prompts and the fewest on one prompt, and transformers'
+             margin between its two best tokens where they part
 
 The logits are the measure of the export. A random model's are nearly flat (margins of 1e-5 between its two best
 tokens are common, and exactly 0 between two ids a transplant gave the same row), so llama-simple, whose
@@ -19,7 +22,7 @@ defaults keep K and V in float16, parts from transformers' greedy path wherever 
 The llama.cpp tools are built once into the cache.
 
     PYTHONPATH=. python benchmarks/llamacpp_architectures.py [--target llamacpp:phi-3] [--types f32 f16 q8_0]
-        [--architectures llama llama3 qwen2 mistral phi3 gemma3] [--tokens 32] [--json]
+        [--architectures llama llama3 qwen2 mistral phi3 gemma3] [--tokens 32] [--threads N] [--json]
 """
 
 from __future__ import annotations
@@ -66,10 +69,13 @@ class Row:
     type: str
     converter: str
     logits_exact: float
+    logits_file: float
+    logits_rounding: float
     logits_gelu16: float | None
     logits_default: float
     greedy: int
     greedy_of: int
+    greedy_fewest: int
     split_margins: list[float]
 
 
@@ -148,7 +154,7 @@ def _pieces(tokenizer) -> list[bytes]:
     return [piece.split(b"\0")[0] for piece in pieces]
 
 
-def _with_float16_gelu(model):
+def with_float16_gelu(model):
     """The model with ggml's float16 GELU, or None when it has no GELU."""
     if getattr(model.config.get_text_config(), "hidden_activation", None) != "gelu_pytorch_tanh":
         return None
@@ -159,38 +165,51 @@ def _with_float16_gelu(model):
     return table
 
 
+def _with_file_weights(model, gguf: Path):
+    """A copy of `model` holding the weights `gguf` holds, as transformers' GGUF reader gives them back."""
+    rounded = copy.deepcopy(model)
+    rounded.load_state_dict(AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).state_dict())
+    return rounded
+
+
 def _last_logits(model, ids: list[int]) -> np.ndarray:
     with torch.no_grad():
         return model(torch.tensor([ids])).logits[0, -1].double().numpy()
 
 
-def measure(folder: Path, gguf: Path, prompts: list[str], tokens: int, work: Path) -> dict:
+def measure(folder: Path, gguf: Path, prompts: list[str], tokens: int, work: Path, threads: list[str]) -> dict:
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-    gelu16 = _with_float16_gelu(model)
+    gelu16, rounded = with_float16_gelu(model), _with_file_weights(model, gguf)
     tokenizer = folder_tokenizer(folder)
     pieces, ends = _pieces(tokenizer), set(byte_vocab(tokenizer).unproducible())
-    exact = default = table = 0.0
-    matched = total = 0
+    exact = file = rounding = default = table = 0.0
+    agreements, total = [], 0
     splits = []
     for prompt in prompts:
-        ids, exact_logits = llamacpp_logits(gguf, prompt, EXACT, work)
-        _, default_logits = llamacpp_logits(gguf, prompt, [], work)
+        ids, exact_logits = llamacpp_logits(gguf, prompt, EXACT + threads, work)
+        _, default_logits = llamacpp_logits(gguf, prompt, threads, work)
         logits = _last_logits(model, ids)
         scale = np.abs(logits).max()
         exact = max(exact, np.abs(exact_logits[: len(logits)] - logits).max() / scale)
+        file_logits = _last_logits(rounded, ids)
+        file = max(file, np.abs(exact_logits[: len(logits)] - file_logits).max() / scale)
+        rounding = max(rounding, np.abs(file_logits - logits).max() / scale)
         default = max(default, np.abs(default_logits[: len(logits)] - logits).max() / scale)
         if gelu16 is not None:
             table = max(table, np.abs(exact_logits[: len(logits)] - _last_logits(gelu16, ids)).max() / scale)
         output = _run([str(built_tool("llama-simple")), "-m", str(gguf), "-n", str(tokens), prompt]).stdout
         agreed, of, margin = greedy_agreement(model, pieces, ends, ids, output, tokens)
-        matched, total = matched + agreed, total + of
+        agreements, total = [*agreements, agreed], total + of
         splits += [] if margin is None else [margin]
     return {
         "logits_exact": float(exact),
+        "logits_file": float(file),
+        "logits_rounding": float(rounding),
         "logits_gelu16": None if gelu16 is None else float(table),
         "logits_default": float(default),
-        "greedy": matched,
+        "greedy": sum(agreements),
         "greedy_of": total,
+        "greedy_fewest": min(agreements),
         "split_margins": splits,
     }
 
@@ -201,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--architectures", nargs="+", default=list(TINY_ARCHITECTURES), choices=list(TINY_ARCHITECTURES))
     parser.add_argument("--types", nargs="+", default=["f32", "f16", "q8_0"])
     parser.add_argument("--tokens", type=int, default=32, help="greedy tokens per prompt")
+    parser.add_argument("--threads", type=int, help="llama-debug's threads (default: its own; llama-simple takes no such flag)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="llamacpp-architectures-"))
@@ -225,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     _run([sys.executable, str(Path(__file__).with_name("llamacpp_convert.py")), str(source), str(work / "jobs.json")])
     rows = []
     for (arch, tied, kind), (folder, ours, theirs) in files.items():
-        figures = measure(folder, ours, DEFAULT_PROMPTS, args.tokens, work)
+        figures = measure(folder, ours, DEFAULT_PROMPTS, args.tokens, work, [] if args.threads is None else ["-t", str(args.threads)])
         rows.append(Row(arch, tied, kind, same_as_converter(ours, theirs), **figures))
         print(json.dumps(asdict(rows[-1])), file=sys.stderr, flush=True)
     if args.json:
@@ -238,14 +258,15 @@ def table(rows: list[Row], target: str) -> str:
     lines = [
         f"tiny models transplanted onto {target}; logits: largest |llama.cpp - transformers| / largest |logit| over "
         "the vocabulary, last position of 5 prompts",
-        f"{'architecture':12s} {'head':6s} {'type':5s} {'exact':>8s} {'f16 GELU':>8s} {'defaults':>8s} {'greedy':>8s} {'margins at splits':>18s}  converter",
+        f"{'architecture':12s} {'head':6s} {'type':5s} {'exact':>8s} {'vs file':>8s} {'rounding':>8s} {'f16 GELU':>8s} {'defaults':>8s} "
+        f"{'greedy':>8s} {'fewest':>6s} {'margins at splits':>18s}  converter",
     ]
     for r in rows:
         margins = ", ".join(f"{m:.0e}" for m in r.split_margins) or "-"
         gelu = "-" if r.logits_gelu16 is None else f"{r.logits_gelu16:.1e}"
         lines.append(
-            f"{r.architecture:12s} {'tied' if r.tied else 'untied':6s} {r.type:5s} {r.logits_exact:8.1e} {gelu:>8s} {r.logits_default:8.1e} "
-            f"{f'{r.greedy}/{r.greedy_of}':>8s} {margins:>18s}  {r.converter}"
+            f"{r.architecture:12s} {'tied' if r.tied else 'untied':6s} {r.type:5s} {r.logits_exact:8.1e} {r.logits_file:8.1e} {r.logits_rounding:8.1e} "
+            f"{gelu:>8s} {r.logits_default:8.1e} {f'{r.greedy}/{r.greedy_of}':>8s} {r.greedy_fewest:6d} {margins:>18s}  {r.converter}"
         )
     return "\n".join(lines)
 

@@ -3,12 +3,13 @@
 vocabulary: transplant, verify, eval, draft-vocab and export. llama.cpp itself runs these files in
 benchmarks/llamacpp_architectures.py."""
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from builders import TEXT, TINY_ARCHITECTURES, tiny_model
+from builders import MORE, TEXT, TINY_ARCHITECTURES, tiny_model
 from gguf import GGUFReader
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -20,6 +21,8 @@ from tokswap.drafting.options import CalibrationOptions
 from tokswap.eval.bits_per_byte import score_text
 from tokswap.gguf.architectures import ARCHITECTURES, architecture_table
 from tokswap.gguf.export import export_gguf
+from tokswap.heal.options import HealOptions
+from tokswap.heal.train import heal
 
 ARCHS = list(TINY_ARCHITECTURES)
 # The keys llama.cpp's converter writes for the tiny models (hidden 32, 4 heads of 8, 2 key-value heads, 64 feed
@@ -98,8 +101,9 @@ def test_gguf_is_what_the_converter_writes(sources, tmp_path, arch, tied):
 
 
 def test_the_docs_list_the_table():
-    page = (Path(__file__).parents[2] / "docs" / "export-gguf.md").read_text()
-    assert architecture_table() in page and all(f"`{name}`" in architecture_table() for name in ARCHITECTURES)
+    root = Path(__file__).parents[2]
+    assert architecture_table() in (root / "docs" / "export-gguf.md").read_text() and all(f"`{name}`" in architecture_table() for name in ARCHITECTURES)
+    assert "models: " + ", ".join(f"`{name}`" for name in ARCHITECTURES) + " |" in (root / "README.md").read_text()
 
 
 def test_gemma_eval_reads_scaled_embeddings_and_soft_capped_logits(sources):
@@ -122,22 +126,43 @@ def test_gemma_eval_reads_scaled_embeddings_and_soft_capped_logits(sources):
     assert abs(score - bits(1.0, 0.5)) > 0.01 and abs(score - bits(math.sqrt(32), None)) > 0.01
 
 
-# Each architecture once on a real llama.cpp vocabulary, heads tied where the real models are (Llama-3.2-1B,
-# Qwen2.5-0.5B, Gemma-3) and untied where they are not (Mistral, Phi-3).
+# Each architecture on a real llama.cpp vocabulary, with both heads; eval, draft-vocab and heal once each, with the
+# head the real models have: tied for Llama-3.2-1B, Qwen2.5-0.5B and Gemma-3, untied for Mistral and Phi-3.
 PIPELINE = [("llama3", True), ("qwen2", True), ("gemma3", True), ("mistral", False), ("phi3", False)]
+BOTH_HEADS = [pair for arch, tied in PIPELINE for pair in ((arch, tied), (arch, not tied))]
 TARGET = "llamacpp:phi-3"
 
 
-@pytest.mark.parametrize("arch,tied", PIPELINE)
-def test_transplant_verify_eval_draft_vocab_and_export(sources, tmp_path, capsys, arch, tied):
-    out, drafter, gguf = tmp_path / "out", tmp_path / "hot", tmp_path / "drafter.gguf"
-    report = transplant(str(sources[arch, tied]), TARGET, out)
+@pytest.fixture(scope="module")
+def transplants(sources, tmp_path_factory):
+    """Each tiny model moved onto TARGET by `subword`: the folder and the transplant's report."""
+    root = tmp_path_factory.mktemp("transplants")
+    return {(arch, tied): (root / f"{arch}-{tied}", transplant(str(sources[arch, tied]), TARGET, root / f"{arch}-{tied}")) for arch, tied in BOTH_HEADS}
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory):
+    path = tmp_path_factory.mktemp("text") / "text.txt"
+    path.write_text(TEXT * 2 + MORE * 20)
+    return path
+
+
+@pytest.mark.parametrize("arch,tied", BOTH_HEADS)
+def test_transplant_verify_and_export(sources, transplants, tmp_path, arch, tied):
+    out, report = transplants[arch, tied]
+    gguf = tmp_path / "drafter.gguf"
     model = AutoModelForCausalLM.from_pretrained(out)
     assert type(model).__name__ == type(AutoModelForCausalLM.from_pretrained(sources[arch, tied])).__name__
     assert report.tied == tied and model.config.tie_word_embeddings == tied and model.get_input_embeddings().weight.shape[0] == 32064
     assert main(["verify", str(out), "--target", TARGET]) == 0
-    text = tmp_path / "en.txt"
-    text.write_text(TEXT)
+    assert "verbatim" in export_gguf(str(out), gguf, kind="q8_0").vocabulary
+    assert ("output.weight" in _names(GGUFReader(gguf))) != tied
+    assert main(["verify", str(gguf), "--target", TARGET]) == 0
+
+
+@pytest.mark.parametrize("arch,tied", PIPELINE)
+def test_eval_and_draft_vocab(transplants, text, tmp_path, capsys, arch, tied):
+    out, drafter = transplants[arch, tied][0], tmp_path / "hot"
     assert main(["eval", str(out), "--data", str(text), "--json"]) == 0
     assert "bits_per_byte" in capsys.readouterr().out
     build_hot_drafters(str(out), str(out), [str(text)], [256], drafter, CalibrationOptions(prompts=4, new_tokens=8))
@@ -145,10 +170,27 @@ def test_transplant_verify_eval_draft_vocab_and_export(sources, tmp_path, capsys
     kept = read_draft_vocab(drafter).target_ids
     ids = AutoTokenizer.from_pretrained(out)(TEXT[:200], return_tensors="pt").input_ids
     with torch.no_grad():
-        full, trimmed = model(ids).logits, hot(ids).logits
+        full, trimmed = AutoModelForCausalLM.from_pretrained(out)(ids).logits, hot(ids).logits
     assert torch.allclose(trimmed[..., kept], full[..., kept], atol=1e-5)
     others = torch.ones(full.shape[-1], dtype=torch.bool)
     others[kept] = False
     assert torch.isneginf(trimmed[..., others]).all()  # Gemma's soft-capping leaves them -inf too
-    assert "verbatim" in export_gguf(str(out), gguf, kind="q8_0").vocabulary
-    assert main(["verify", str(gguf), "--target", TARGET]) == 0
+
+
+@pytest.mark.parametrize("arch,tied", PIPELINE)
+def test_heal_starts_from_the_models_own_softmax_and_trains_every_weight(transplants, text, tmp_path, monkeypatch, arch, tied):
+    """Distilled toward itself over every row, the student starts at divergence 0: its softmax is the model's
+    own (Gemma's scaled embeddings and soft-capped logits included); plain cross-entropy then moves every kind of
+    weight, and the healed folder is the same architecture, still exported for llama.cpp."""
+    monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path / "cache"))
+    out, healed = transplants[arch, tied][0], tmp_path / "healed"
+    options = HealOptions(steps=2, teacher=str(out), negatives=0, ce_weight=1.0, train="all", batch_size=2, seq_len=24, warmup=1, lr=3e-2, body_lr=3e-2)
+    assert heal(str(out), [str(text)], healed, options).steps == 2
+    log = [json.loads(line) for line in (healed / "log.jsonl").read_text().splitlines()]
+    assert abs(log[0]["kl"]) < 1e-6 < log[1]["kl"]
+    before, after = AutoModelForCausalLM.from_pretrained(out), AutoModelForCausalLM.from_pretrained(healed)
+    assert type(after) is type(before) and after.config.to_diff_dict() == before.config.to_diff_dict()
+    changed = {name for name, weight in after.state_dict().items() if not torch.equal(weight, before.state_dict()[name])}
+    assert changed == set(before.state_dict()) and all(torch.isfinite(w).all() for w in after.state_dict().values())
+    reader = GGUFReader(export_gguf(str(healed), tmp_path / "healed.gguf", kind="f32").path)
+    assert reader.fields["general.architecture"].contents() == GGUF_ARCH[arch]
