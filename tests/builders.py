@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -14,7 +16,7 @@ from tokenizers import (
     pre_tokenizers,
     trainers,
 )
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, MistralConfig, Phi3Config, PretrainedConfig, PreTrainedTokenizerFast, Qwen2Config
 
 TEXT = """The quick brown fox jumps over the lazy dog. Tokenizers split text into pieces.
 Der schnelle braune Fuchs springt über den faulen Hund. Les élèves étudient à l'école.
@@ -73,10 +75,40 @@ def wordpiece(vocab_size: int = 300) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", bos_token="[CLS]", eos_token="[SEP]")
 
 
-def tiny_llama(folder: Path, tokenizer, *, tied: bool = True, rows: int | None = None, seed: int = 0, shard: str | None = None) -> Path:
-    """A random 2-layer Llama saved with its tokenizer; `shard` (e.g. "20KB") makes a sharded checkpoint."""
+@dataclass(frozen=True)
+class TinyArchitecture:
+    """A Hugging Face architecture at test size; `noisy_vectors` makes its norms and biases random, so one written
+    wrongly (Gemma's +1, a bias left out) changes the logits."""
+
+    config: Callable[..., PretrainedConfig]
+    noisy_vectors: bool = True
+
+
+# Rope scaling that bites within a test's few dozen positions: wavelengths of 8 to 32 positions are rescaled.
+LLAMA3_ROPE = {"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 32}
+
+TINY_ARCHITECTURES = {
+    "llama": TinyArchitecture(LlamaConfig, noisy_vectors=False),
+    "llama3": TinyArchitecture(lambda **kw: LlamaConfig(rope_parameters=LLAMA3_ROPE, **kw)),
+    "qwen2": TinyArchitecture(Qwen2Config),  # biased q/k/v
+    "mistral": TinyArchitecture(lambda **kw: MistralConfig(head_dim=8, **kw)),
+    "phi3": TinyArchitecture(lambda **kw: Phi3Config(partial_rotary_factor=0.5, original_max_position_embeddings=kw["max_position_embeddings"], **kw)),
+    # Six layers so that one attends globally (llama.cpp's pattern: every sixth); a window of 4 tokens; queries
+    # scaled by head_dim as llama.cpp's graph does; soft-capping strong enough to change the ranking of logits.
+    "gemma3": TinyArchitecture(
+        lambda **kw: Gemma3TextConfig(
+            **{**kw, "num_hidden_layers": 6}, head_dim=8, query_pre_attn_scalar=8, sliding_window=4, final_logit_softcapping=0.5
+        )
+    ),
+}
+
+
+def tiny_model(folder: Path, tokenizer, architecture: str = "llama", *, tied: bool = True, rows: int | None = None, seed: int = 0, shard: str | None = None) -> Path:
+    """A random model of `architecture` (hidden size 32, 2 layers) saved with its tokenizer; `shard` (e.g. "20KB")
+    makes a sharded checkpoint."""
     torch.manual_seed(seed)
-    config = LlamaConfig(
+    kind = TINY_ARCHITECTURES[architecture]
+    config = kind.config(
         vocab_size=rows or len(tokenizer),
         hidden_size=32,
         intermediate_size=64,
@@ -89,11 +121,20 @@ def tiny_llama(folder: Path, tokenizer, *, tied: bool = True, rows: int | None =
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    model = LlamaForCausalLM(config)
+    model = AutoModelForCausalLM.from_config(config)
+    if kind.noisy_vectors:
+        with torch.no_grad():
+            for parameter in model.parameters():
+                if parameter.ndim == 1:
+                    parameter.add_(0.2 * torch.randn_like(parameter))
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, **({"max_shard_size": shard} if shard else {}))
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def tiny_llama(folder: Path, tokenizer, **kwargs) -> Path:
+    return tiny_model(folder, tokenizer, "llama", **kwargs)
 
 
 def never():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from .gguf.metadata import gguf_metadata
 from .gguf.tokenizer import as_llamacpp, check_golden
 from .specs import Spec
 
+GENERIC_CLASSES = ("TokenizersBackend", "PreTrainedTokenizerFast")
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
@@ -34,7 +36,7 @@ def load_tokenizer(spec: Spec):
         elif spec.kind == "gguf":
             tokenizer = conversion.tokenizer(spec, lambda: read_gguf_tokenizer(spec))
         else:
-            tokenizer = AutoTokenizer.from_pretrained(spec.path)
+            tokenizer = folder_tokenizer(spec.path)
     except TokswapError:
         raise
     except Exception as exc:  # noqa: BLE001 - every loader failure is one user-facing line
@@ -44,6 +46,18 @@ def load_tokenizer(spec: Spec):
     if spec.kind == "gguf":
         check_golden(tokenizer, spec.path, spec.text)
     return tokenizer
+
+
+def folder_tokenizer(folder: Path):
+    """A folder's tokenizer as its tokenizer.json says when its tokenizer_config names the generic class (every
+    folder tokswap writes). transformers 5 gives some model types (qwen2) their own tokenizer class whatever the
+    config names, rebuilt from the vocabulary with that model's splitting: a Qwen2 drafter on Gemma-3's
+    vocabulary would not split text as Gemma-3 does."""
+    config = folder / "tokenizer_config.json"
+    generic = config.is_file() and json.loads(config.read_text()).get("tokenizer_class") in GENERIC_CLASSES
+    if generic and (folder / "tokenizer.json").is_file():
+        return PreTrainedTokenizerFast.from_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder)
 
 
 def read_gguf_tokenizer(spec: Spec):

@@ -1,12 +1,13 @@
 """Every user error of every command: exit code 2, one line that says what is wrong, and nothing left behind."""
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
-from builders import cli_error, tiny_llama
+from builders import cli_error, tiny_llama, tiny_model
 from safetensors.torch import save_file
 
 from tokswap.gguf.export import export_gguf
@@ -53,7 +54,9 @@ def world(tmp_path_factory, tied_model, spm_folder, bpe_folder, spm_tok) -> dict
     paths["inp"] = root / "only.gguf.inp"
     paths["inp"].write_text("hello\n__ggml_vocab_test__\n")
     paths["spm_model"] = tiny_llama(root / "spm_model", spm_tok)
-    paths["qwen"] = _tiny_qwen2(root / "qwen", tied_model)
+    paths["qwen3"] = _tiny_qwen3(root / "qwen3", tied_model)
+    paths["yarn"] = _with_config(tied_model, root / "yarn", rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0})
+    paths["gemma_scaled"] = _with_config(tiny_model(root / "gemma", spm_tok, "gemma3"), root / "gemma_scaled", query_pre_attn_scalar=16)
     paths["drafter_gguf"] = root / "drafter.gguf"
     export_gguf(str(tied_model), paths["drafter_gguf"], kind="f32")
     paths["gguf_out"] = root / "new.gguf"
@@ -83,13 +86,21 @@ def _heal_runs(root: Path, paths: dict[str, Path]) -> None:
         state.write_bytes(state.read_bytes()[:40])
 
 
-def _tiny_qwen2(folder: Path, tokenizer_folder: Path) -> Path:
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+def _tiny_qwen3(folder: Path, tokenizer_folder: Path) -> Path:
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2)
-    Qwen2ForCausalLM(config).save_pretrained(folder)
+    config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2)
+    Qwen3ForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _with_config(model: Path, folder: Path, **changes) -> Path:
+    """A copy of `model` whose config.json says something llama.cpp's graph for it does not compute."""
+    shutil.copytree(model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **changes}))
     return folder
 
 
@@ -172,7 +183,9 @@ CASES = [
     Case("heal: resume with another model", ("heal", "{transplanted_copy}", "--data", "{text}", "--steps", "2", "-o", "{run}"), "holds a run for"),
     Case("heal: damaged trainer.json", ("heal", "{transplanted}", "--data", "{text}", "--steps", "2", "-o", "{bad_trainer}"), "trainer.json is damaged"),
     Case("heal: damaged resume state", ("heal", "{transplanted}", "--data", "{text}", "--steps", "2", "-o", "{bad_state}"), "is missing or not the size it was saved with"),
-    Case("export-gguf: architecture llama.cpp is not given", ("export-gguf", "{qwen}", "-o", "{gguf_out}"), "exports GGUF for LlamaForCausalLM"),
+    Case("export-gguf: architecture llama.cpp is not given", ("export-gguf", "{qwen3}", "-o", "{gguf_out}"), "exports GGUF for LlamaForCausalLM, MistralForCausalLM"),
+    Case("export-gguf: rope scaling llama.cpp is not given", ("export-gguf", "{yarn}", "-o", "{gguf_out}"), "rope scaling 'yarn' is not written for llama.cpp's llama"),
+    Case("export-gguf: Gemma-3 queries scaled otherwise", ("export-gguf", "{gemma_scaled}", "-o", "{gguf_out}"), "query_pre_attn_scalar 16 is not head_dim 8"),
     Case("export-gguf: SentencePiece tokenizer without a GGUF", ("export-gguf", "{spm_model}", "-o", "{gguf_out}"), "export-gguf --vocab-from"),
     Case("export-gguf: vocabulary source differs", ("export-gguf", "{model}", "-o", "{gguf_out}", "--vocab-from", "{spm}"), "does not have the vocabulary"),
     Case("export-gguf: file exists", ("export-gguf", "{model}", "-o", "{drafter_gguf}"), "exists; pass --force"),
@@ -180,6 +193,7 @@ CASES = [
     Case("export-gguf: tokenizer only", ("export-gguf", "{spm}", "-o", "{gguf_out}"), "no model weights"),
     Case("transplant: --gguf file exists", (*T, "--gguf", "{drafter_gguf}"), "exists; pass --force"),
     Case("transplant: --gguf for a vocabulary tokswap cannot write", (*T, "--gguf", "{gguf_out}"), "byte-level BPE tokenizers only"),
+    Case("transplant: --gguf for a model llama.cpp would not run", ("transplant", "{yarn}", "--tokenizer", "{bpe}", "-o", "{out}", "--gguf", "{gguf_out}"), "cannot be exported for llama.cpp: rope scaling 'yarn'"),
     Case("verify: GGUF against a folder", ("verify", "{drafter_gguf}", "--target", "{model}"), "compares two GGUF files"),
     Case("cache clear: unknown entry", ("cache", "clear", "no/such-entry"), "no cache entry named"),
     Case("cache clear: negative age", ("cache", "clear", "--older-than", "-1"), "--older-than must be"),

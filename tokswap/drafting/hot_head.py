@@ -18,16 +18,21 @@ from .draft_vocab_file import DraftVocab, read_draft_vocab
 
 
 class HotHead(torch.nn.Module):
-    def __init__(self, head: torch.nn.Linear, vocab: DraftVocab):
+    """`softcap` is the model's final logit soft-capping (Gemma), done here on the hot rows only: the model's own
+    tanh would turn the −inf of every other row into −cap, a probability no longer zero."""
+
+    def __init__(self, head: torch.nn.Linear, vocab: DraftVocab, softcap: float | None = None):
         super().__init__()
         self.register_buffer("target_ids", vocab.target_ids.to(head.weight.device))
         self.weight = torch.nn.Parameter(head.weight.detach()[vocab.target_ids].clone(), requires_grad=False)
         self.bias = None if head.bias is None else torch.nn.Parameter(head.bias.detach()[vocab.target_ids].clone(), requires_grad=False)
         self.vocab_size = vocab.target_size
+        self.softcap = softcap
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         logits = hidden.new_full((*hidden.shape[:-1], self.vocab_size), float("-inf"))
-        logits[..., self.target_ids] = torch.nn.functional.linear(hidden, self.weight, self.bias)
+        hot = torch.nn.functional.linear(hidden, self.weight, self.bias)
+        logits[..., self.target_ids] = hot if self.softcap is None else self.softcap * torch.tanh(hot / self.softcap)
         return logits
 
 
@@ -36,7 +41,11 @@ def with_hot_head(model: torch.nn.Module, vocab: DraftVocab) -> torch.nn.Module:
     if not isinstance(head, torch.nn.Linear) or head.weight.shape[0] != vocab.target_size:
         rows = getattr(head, "weight", torch.empty(0)).shape[0]
         raise TokswapError(f"the draft vocabulary covers {vocab.target_size:,} target ids but the model's output head has {rows:,} rows")
-    model.set_output_embeddings(HotHead(head, vocab))
+    config = model.config.get_text_config()
+    softcap = getattr(config, "final_logit_softcapping", None)
+    if softcap is not None:
+        config.final_logit_softcapping = None  # the hot head caps its rows itself
+    model.set_output_embeddings(HotHead(head, vocab, softcap))
     return model
 
 

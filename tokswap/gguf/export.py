@@ -2,8 +2,9 @@
 
 The vocabulary is the part llama.cpp is strict about (`draft_rule`), so it comes verbatim from the
 target's own GGUF whenever there is one: `--vocab-from`, else the target named in the folder's
-`tokswap_report.json` when that is a GGUF. Tensors are renamed with gguf-py's map for the architecture and
-written one at a time, so memory stays near the size of the largest tensor plus the embeddings.
+`tokswap_report.json` when that is a GGUF. Tensors are renamed with gguf-py's map for the architecture, laid
+out for llama.cpp's graph as `architectures` says, and written one at a time, so memory stays near the size of
+the largest tensor plus the embeddings.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gguf import GGML_QUANT_SIZES, GGML_QUANT_VERSION, MODEL_ARCH, GGMLQuantizationType, GGUFValueType, GGUFWriter, LlamaFileType, get_tensor_name_map, quants
+from gguf import GGML_QUANT_SIZES, GGML_QUANT_VERSION, GGMLQuantizationType, GGUFValueType, GGUFWriter, LlamaFileType, get_tensor_name_map, quants
 
 from ..byte_vocab import byte_vocab, first_difference
 from ..checkpoint import load_checkpoint
@@ -27,11 +28,9 @@ from ..report import REPORT_FILE
 from ..specs import Spec, local_gguf, resolve
 from ..staging import published_file
 from ..tokenizer_io import load_tokenizer
+from .architectures import Architecture, check_exportable
 from .draft_rule import draft_compatibility
 from .vocab import Vocabulary, token_count, vocabulary_from_gguf, vocabulary_from_tokenizer
-
-# Hugging Face architectures written as llama.cpp's `llama` models (Llama, SmolLM, TinyLlama, ...).
-ARCHITECTURES = ("LlamaForCausalLM",)
 
 
 @dataclass
@@ -80,36 +79,28 @@ def _nbytes(shape: tuple[int, ...], qtype: GGMLQuantizationType) -> int:
     return math.prod(shape) // block * size
 
 
-def _rope_theta(config) -> float:
-    params = getattr(config, "rope_parameters", None) or {"rope_type": "default", "rope_theta": getattr(config, "rope_theta", 10000.0)}
-    if params.get("rope_type", "default") != "default":
-        raise TokswapError(f"rope scaling {params['rope_type']!r} is not exported to GGUF yet")
-    return float(params["rope_theta"])
-
-
-def check_exportable(config, what: str) -> None:
-    """Refuse, before any work, a model llama.cpp would not run from tokswap's file."""
-    names = getattr(config, "architectures", None) or []
-    if not any(name in ARCHITECTURES for name in names):
-        raise TokswapError(
-            f"{what} is {', '.join(names) or 'of an unknown architecture'}; tokswap exports GGUF for {', '.join(ARCHITECTURES)} so far"
-        )
-    _rope_theta(config.get_text_config())
-
-
 @dataclass
 class _Planned:
-    """One weight as it goes into the file: its GGUF name and shape, how to read it, and the heads of a q/k
-    projection to reorder (None for every other tensor)."""
+    """One weight as it goes into the file: its GGUF name and shape, and how to read it laid out for llama.cpp."""
 
     name: str
     shape: tuple[int, ...]
     load: Callable[[], torch.Tensor]
-    heads: int | None
 
 
-def _plan(checkpoint, config) -> list[_Planned]:
-    names = get_tensor_name_map(MODEL_ARCH.LLAMA, config.num_hidden_layers)
+def _layout(architecture: Architecture, config, name: str, gguf_name: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """How a Hugging Face tensor becomes the one llama.cpp's graph reads, when it is not as it is."""
+    kind = gguf_name.split(".")[-2]
+    if architecture.rotate_pairs and kind in ("attn_q", "attn_k"):
+        heads = config.num_attention_heads if kind == "attn_q" else config.num_key_value_heads
+        return lambda weight: _qk_to_llamacpp(weight, heads)
+    if architecture.norm_shift and name.endswith("norm.weight"):
+        return lambda weight: weight.float() + architecture.norm_shift
+    return None
+
+
+def _plan(checkpoint, config, architecture: Architecture) -> list[_Planned]:
+    names = get_tensor_name_map(architecture.gguf, config.num_hidden_layers)
     embeddings = checkpoint.embeddings
     named = [(checkpoint.input_name, tuple(embeddings.input.shape), lambda: embeddings.input)]
     named += [
@@ -120,45 +111,32 @@ def _plan(checkpoint, config) -> list[_Planned]:
     ]
     if not embeddings.tied:
         named.append((checkpoint.output_name, tuple(embeddings.output.shape), lambda: embeddings.output))
-    heads = {"attn_q": config.num_attention_heads, "attn_k": config.num_key_value_heads}
-    plan = []
+    plan = [_Planned(name, tuple(tensor.shape), lambda tensor=tensor: tensor) for name, tensor in architecture.extra_tensors(config)]
     for name, shape, load in named:
         gguf_name = names.get_name(name, try_suffixes=(".weight", ".bias"))
         if gguf_name is None:
-            raise TokswapError(f"tensor {name} has no place in a llama.cpp llama model")
-        plan.append(_Planned(gguf_name, shape, load, heads.get(gguf_name.split(".")[-2])))
+            raise TokswapError(f"tensor {name} has no place in a llama.cpp {architecture.name} model")
+        layout = _layout(architecture, config, name, gguf_name)
+        plan.append(_Planned(gguf_name, shape, load if layout is None else lambda load=load, layout=layout: layout(load())))
     return plan
 
 
-def _add_hyperparameters(writer: GGUFWriter, config, rows: int, kind: str) -> None:
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    writer.add_context_length(config.max_position_embeddings)
-    writer.add_embedding_length(config.hidden_size)
-    writer.add_block_count(config.num_hidden_layers)
-    writer.add_feed_forward_length(config.intermediate_size)
-    writer.add_head_count(config.num_attention_heads)
-    writer.add_head_count_kv(config.num_key_value_heads)
-    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
-    writer.add_rope_freq_base(_rope_theta(config))
-    writer.add_rope_dimension_count(head_dim)
-    if head_dim != config.hidden_size // config.num_attention_heads:
-        writer.add_key_length(head_dim)
-        writer.add_value_length(head_dim)
-    writer.add_vocab_size(rows)
+def _add_file_type(writer: GGUFWriter, kind: str) -> None:
     file_types = {"f32": LlamaFileType.ALL_F32, "f16": LlamaFileType.MOSTLY_F16, "bf16": LlamaFileType.MOSTLY_BF16, "q8_0": LlamaFileType.MOSTLY_Q8_0}
     writer.add_file_type(file_types[kind])
     if kind == "q8_0":
         writer.add_quantization_version(GGML_QUANT_VERSION)
 
 
-def write_gguf(path: Path, checkpoint, vocabulary: Vocabulary, kind: str, name: str) -> int:
-    """Write `checkpoint` (a Llama) with `vocabulary` to `path`, streaming one tensor at a time; returns the
-    number of tensors."""
+def write_gguf(path: Path, checkpoint, architecture: Architecture, vocabulary: Vocabulary, kind: str, name: str) -> int:
+    """Write `checkpoint` with `vocabulary` to `path` as llama.cpp's `architecture`, streaming one tensor at a
+    time; returns the number of tensors."""
     config = checkpoint.config.get_text_config()
-    plan = _plan(checkpoint, config)
-    writer = GGUFWriter(None, "llama")
+    plan = _plan(checkpoint, config, architecture)
+    writer = GGUFWriter(None, architecture.name)
     writer.add_name(name)
-    _add_hyperparameters(writer, config, checkpoint.embeddings.rows, kind)
+    architecture.keys(writer, config, checkpoint.embeddings.rows)
+    _add_file_type(writer, kind)
     for key, field in vocabulary.items():
         item = None if field.item_type is None else GGUFValueType(field.item_type)
         writer.add_key_value(key, field.value, GGUFValueType(field.type), item)
@@ -170,8 +148,7 @@ def write_gguf(path: Path, checkpoint, vocabulary: Vocabulary, kind: str, name: 
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
         for tensor, qtype in zip(plan, types):
-            weight = tensor.load()
-            writer.write_tensor_data(_encoded(_qk_to_llamacpp(weight, tensor.heads) if tensor.heads else weight, qtype))
+            writer.write_tensor_data(_encoded(tensor.load(), qtype))
     finally:
         writer.close()
     return len(plan)
@@ -206,13 +183,13 @@ def export_gguf(model: str, out: str | Path, *, vocab_from: str | None = None, k
     start = time.perf_counter()
     spec = resolve(model)
     checkpoint = load_checkpoint(spec)
-    check_exportable(checkpoint.config, spec.text)
+    architecture = check_exportable(checkpoint.config, spec.text)
     rows = checkpoint.embeddings.rows
     vocabulary, origin = _vocabulary(spec, rows, vocab_from)
     if token_count(vocabulary) != rows:
         raise TokswapError(f"{spec.text} has {rows} embedding rows but its vocabulary {token_count(vocabulary)} tokens; llama.cpp needs one row per token")
     with published_file(out) as staging:
-        tensors = write_gguf(staging, checkpoint, vocabulary, kind, out.stem)
+        tensors = write_gguf(staging, checkpoint, architecture, vocabulary, kind, out.stem)
         failed = [check for check in draft_compatibility(vocabulary_from_gguf(staging), vocabulary) if not check.ok]
         if failed:
             raise TokswapError(f"the written vocabulary differs from its source ({failed[0].name}: {failed[0].detail}); nothing was written")
