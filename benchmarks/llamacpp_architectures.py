@@ -47,10 +47,17 @@ from builders import TINY_ARCHITECTURES, byte_level_bpe, tiny_model  # noqa: E40
 from tokswap import transplant  # noqa: E402
 from tokswap.byte_vocab import byte_vocab  # noqa: E402
 from tokswap.cache import cache_dir  # noqa: E402
-from tokswap.drafting.bench_draft import DEFAULT_PROMPTS  # noqa: E402
 from tokswap.gguf.export import export_gguf  # noqa: E402
 from tokswap.tokenizer_io import folder_tokenizer  # noqa: E402
 
+# The five prompts bench-draft had built in when the figures in docs/export-gguf.md were measured.
+PROMPTS = [
+    "The three most important ideas in the history of science are",
+    "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
+    "Die Hauptstadt von Deutschland ist Berlin. Sie ist bekannt für",
+    "Here is a short recipe for pancakes:\n1.",
+    "Question: What is 17 times 23?\nAnswer:",
+]
 EXACT = ["-fa", "off", "-ctk", "f32", "-ctv", "f32"]
 
 
@@ -245,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     _run([sys.executable, str(Path(__file__).with_name("llamacpp_convert.py")), str(source), str(work / "jobs.json")])
     rows = []
     for (arch, tied, kind), (folder, ours, theirs) in files.items():
-        figures = measure(folder, ours, DEFAULT_PROMPTS, args.tokens, work, [] if args.threads is None else ["-t", str(args.threads)])
+        figures = measure(folder, ours, PROMPTS, args.tokens, work, [] if args.threads is None else ["-t", str(args.threads)])
         rows.append(Row(arch, tied, kind, same_as_converter(ours, theirs), **figures))
         print(json.dumps(asdict(rows[-1])), file=sys.stderr, flush=True)
     if args.json:
