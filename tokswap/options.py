@@ -19,6 +19,7 @@ from .errors import TokswapError
 
 # Weight types `export-gguf` (and `transplant --gguf`) write; norms and biases always stay f32.
 GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")
+SCHEDULES = ("constant", "inverse-sqrt")
 
 def option(default: Any, help: str, *, metavar: str | None = None, choices: tuple[str, ...] | None = None, parse: Callable[[str], Any] | None = None) -> Any:
     """A field that is also a command-line flag. A boolean is a switch (`--no-NAME` when it defaults to True);
@@ -50,6 +51,7 @@ class LoopOptions(Options):
     save_every: int = option(50, "steps between checkpoints")
     lr: float = option(1e-3, "peak learning rate (AdamW)")
     warmup: int = option(20, "steps of linear warm-up")
+    schedule: str = option("constant", "learning rate after the warm-up: constant, or falling as the inverse square root of the step", choices=SCHEDULES)
     clip: float = option(1.0, "gradient norm clip")
 
     def check(self) -> None:

@@ -73,10 +73,10 @@ def test_clipping_counts_the_rows_with_every_other_gradient(tmp_path, monkeypatc
     from tokswap.options import LoopOptions
     from tokswap.training.loop import TrainingRun
 
-    run = TrainingRun(tmp_path / "run", "m", LoopOptions(steps=1, device="cpu"), "test")
+    run = TrainingRun(tmp_path / "run", "m", LoopOptions(steps=1, device="cpu", warmup=1), "test")
     body, matrix = torch.nn.Linear(3, 1, bias=False), torch.zeros(4, 3)
     rows = LazyRows(Embeddings(matrix), lr=0.1)
-    module = run.prepare(body, 0.1, 0.0, 1, [{"params": list(body.parameters())}], rows)
+    module = run.prepare(body, 0.1, 0.0, [{"params": list(body.parameters())}], rows)
     applied = []
     monkeypatch.setattr(rows, "step", lambda closure=None: applied.append(rows.reduced[0][1].clone()))
     rows.take(torch.tensor([1]), torch.tensor([1]))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import TokswapError
-from ..options import LoopOptions, option
+from ..options import SCHEDULES, LoopOptions, option
 
 SOURCE_TEACHER = "source"
 TRAIN_MODES = ("new", "embeddings", "all")
@@ -19,6 +19,7 @@ class HealOptions(LoopOptions):
 
     resumable: ClassVar[tuple[str, ...]] = (*LoopOptions.resumable, "teacher_cache_gb")
 
+    schedule: str = option("inverse-sqrt", "learning rate after the warm-up: constant, or falling as the inverse square root of the step (keeps far text from drifting)", choices=SCHEDULES)
     teacher: str | None = option(
         None, "`source`: the model a transplant folder came from, on its own tokenizer; or a model with MODEL's vocabulary (default: source)", metavar="source|SPEC"
     )

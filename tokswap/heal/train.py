@@ -161,7 +161,7 @@ class Healer:
         self.prefix = bos_prefix(self.tokenizer)
         self.always = torch.tensor([i for i in self.vocab.unproducible() if i < self.rows], dtype=torch.long)
         self.data_key = fingerprint(self.texts, _spec_identity(teacher_spec), _spec_identity(self.spec))
-        self.student = self.loop.prepare(Student(student, rows), o.lr, 0.0, o.warmup, groups, rows)
+        self.student = self.loop.prepare(Student(student, rows), o.lr, 0.0, groups, rows)
         self.head = self.loop.unwrapped()
 
     def _check_teacher_vocabulary(self, teacher: Spec) -> None:

@@ -39,7 +39,7 @@ class Trainer:
         o = self.options
         sizes = {"width": o.width, "layers": o.layers, "heads": o.heads, "ffn": o.ffn, "max_pieces": o.max_pieces}
         self.config: HypernetConfig = describe_source(model, self.source.embeddings.map(lambda matrix: matrix.cpu()), **sizes)
-        self.net = self.loop.prepare(Hypernet(self.config), o.lr, o.weight_decay, o.warmup)
+        self.net = self.loop.prepare(Hypernet(self.config), o.lr, o.weight_decay)
 
     @property
     def hypernet(self) -> Hypernet:

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -88,6 +89,14 @@ def _resume_state(out: Path, model: str, options: LoopOptions, what: str) -> tup
     return replace(options, **kept), saved
 
 
+def lr_factor(step: int, warmup: int, schedule: str) -> float:
+    """The learning rate at `step` over its peak: a linear warm-up, then constant or falling as √(warmup/step).
+    The inverse square root needs no step budget, so a run stopped by `--minutes` or resumed for more
+    follows one curve."""
+    rising = (step + 1) / warmup
+    return min(rising, 1.0) if schedule == "constant" else min(rising, rising**-0.5)
+
+
 def step_rng(seed: int, step: int, process: int, stream: str = "") -> random.Random:
     """The random numbers of one (seed, step, process), one independent `stream` for each use."""
     return random.Random(f"{seed}:{step}:{process}{':' + stream if stream else ''}")
@@ -119,14 +128,15 @@ class TrainingRun:
     def process(self) -> int:
         return self.accelerator.process_index
 
-    def prepare(self, module: torch.nn.Module, lr: float, weight_decay: float, warmup: int, groups: list[dict] | None = None, rows: LazyRows | None = None) -> torch.nn.Module:
+    def prepare(self, module: torch.nn.Module, lr: float, weight_decay: float, groups: list[dict] | None = None, rows: LazyRows | None = None) -> torch.nn.Module:
         """`module` wrapped for the run, with AdamW (over `groups`, each with its own lr, when given; else every
-        parameter), `rows` (embedding matrices updated a step's rows at a time) beside it, and a linear
-        warm-up over `warmup` steps for both; the saved state restored when resuming."""
+        parameter), `rows` (embedding matrices updated a step's rows at a time) beside it, and the options'
+        learning-rate schedule for both; the saved state restored when resuming."""
         params = list(module.parameters()) if groups is None else groups
         optimizers = [torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=self.device.type in FUSED_ADAM_DEVICES)] if params else []
         optimizers += [rows] if rows is not None else []
-        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lambda step: min(1.0, (step + 1) / warmup)) for o in optimizers]
+        factor = partial(lr_factor, warmup=self.options.warmup, schedule=self.options.schedule)
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(o, factor) for o in optimizers]
         self.module, *prepared = self.accelerator.prepare(module, *optimizers, *schedulers)
         self.optimizers, self.schedulers = prepared[: len(optimizers)], prepared[len(optimizers) :]
         self.rows = rows
