@@ -17,6 +17,7 @@ from tokswap.drafting.bench_draft import bench_draft
 from tokswap.drafting.draft_vocab import build_hot_drafters
 from tokswap.drafting.draft_vocab_file import read_draft_vocab
 from tokswap.drafting.options import CalibrationOptions, DraftSettings
+from tokswap.drafting.prompts import Prompt
 from tokswap.eval.bits_per_byte import score_text
 from tokswap.gguf.draft_rule import draft_compatibility
 from tokswap.gguf.export import export_gguf
@@ -228,9 +229,9 @@ def test_hot_vocabulary_drafter_for_gemma_is_lossless(drafter, tmp_path):
     assert report.end_ids == [1] and report.coverage["generated"] == 1.0 and report.calibration["prompts"] >= 4
     vocab = read_draft_vocab(tmp_path / "hot")
     assert len(vocab) == 32768 and vocab.target_size == 262144 and 1 in vocab.target_ids.tolist()
-    prompts = ["The three most important ideas in the history of science are"]
+    prompts = [Prompt("explanation", "The three most important ideas in the history of science are")]
     settings = DraftSettings(draft_tokens=2, confidence_threshold=0.0)
-    alone, hot = bench_draft("gemma-3-270m", [str(tmp_path / "hot")], prompts=prompts, max_new_tokens=16, settings=settings)
+    alone, hot = bench_draft("gemma-3-270m", [str(tmp_path / "hot")], prompts=prompts, max_new_tokens=16, settings=settings).modes
     assert hot.identical_to_target and hot.head_rows == 32768 and hot.drafted_tokens > 0 and hot.cost_ratio > 0
 
 
