@@ -104,6 +104,15 @@ class _Probability(LogitsProcessor):
 
 
 @torch.no_grad()
+def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompts as one batch for `generate`: padded on the left, so every prompt ends where generation starts,
+    and the attention mask that hides the padding."""
+    width = max(len(p) for p in prompts)
+    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+    return ids, mask
+
+
 def continuations(model, tokenizer, prompts: list[list[int]], labels: list[int], categories: int, new_tokens: int, batch_size: int, end_ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per category (`labels[i]` is prompt i's): how often the target greedily generated each id after its
     prompts, and the probability it gave each id at those steps (left-padded batches)."""
@@ -115,9 +124,8 @@ def continuations(model, tokenizer, prompts: list[list[int]], labels: list[int],
     for first in tqdm(range(0, len(prompts), batch_size), desc="target continuations", unit="batch"):
         batch = [prefix + p for p in prompts[first : first + batch_size]]
         rows = torch.tensor(labels[first : first + batch_size])
-        width = max(len(p) for p in batch)
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch], device=device)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch], device=device)
+        ids, mask = left_padded(batch, pad, device)
+        width = ids.shape[1]
         spread = LogitsProcessorList([_Probability(probability, rows, width, end_ids)])
         out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, do_sample=False, pad_token_id=pad, eos_token_id=end_ids, logits_processor=spread)
         generated = out[:, width:].cpu()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..cache import stored_tensors
+from ..drafting.calibration import left_padded
 from ..texts import draw_windows
 from ..training.loop import step_rng
 from .teachers import ModelTeacher, fingerprint
@@ -57,9 +58,8 @@ class Continuations:
         config = self.teacher.model.generation_config
         ends = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
         pad = config.pad_token_id if config.pad_token_id is not None else self.tokenizer.pad_token_id or 0
-        width = max(len(p) for p in prompts)
-        inputs = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.teacher.setup.device)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=inputs.device)
+        inputs, mask = left_padded(prompts, pad, self.teacher.setup.device)
+        width = inputs.shape[1]
         torch.manual_seed(rng.getrandbits(63))
         sampling = {"do_sample": True, "temperature": self.temperature, "top_k": 0, "top_p": 1.0} if self.temperature > 0 else {"do_sample": False, "top_k": None, "top_p": None}
         new = self.teacher.model.generate(inputs, attention_mask=mask, max_new_tokens=self.seq_len - prompt_len, pad_token_id=pad, **sampling)[:, width:].cpu()
