@@ -268,3 +268,12 @@ def test_the_head_reads_a_strided_batch_without_copying_its_weight_per_sequence(
     assert logits.shape == (8, 1, model.config.vocab_size)
     copied = [8, model.config.hidden_size, model.config.vocab_size]
     assert not [e.key for e in trace.key_averages(group_by_input_shape=True) if copied in e.input_shapes]
+
+
+def test_a_model_teacher_continues_half_the_windows_unless_told_otherwise():
+    from tokswap.heal.train import resolved_options
+
+    report = {"source": "smollm2-135m"}
+    assert resolved_options(HealOptions(steps=1, teacher="gemma-3-270m"), report, "m").generated == 0.5
+    assert resolved_options(HealOptions(steps=1, teacher="gemma-3-270m", generated=0.0), report, "m").generated == 0.0
+    assert resolved_options(HealOptions(steps=1), report, "m").generated == 0.0

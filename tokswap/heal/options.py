@@ -29,7 +29,9 @@ class HealOptions(LoopOptions):
     body_lr: float = option(5e-5, "peak learning rate of the weights that are not embeddings (--train all; --lr is the embeddings')")
     negatives: int = option(8192, "rows sampled into each step's softmax beside the batch's tokens and the teacher's top-k (0: every row)")
     ce_weight: float = option(0.0, "weight of plain next-token cross-entropy on MODEL's tokenization, added to the teacher's loss")
-    generated: float = option(0.0, "share of each step's windows that are the teacher's own continuations of prompts cut from --data (model teacher)")
+    generated: float | None = option(
+        None, "share of each step's windows that are the teacher's own continuations of prompts cut from --data (model teacher; default 0.5 with one, 0 toward the source)", metavar="F"
+    )
     gen_temperature: float = option(0.0, "temperature the teacher continues prompts at (0: greedy)")
     hidden_weight: float = option(0.0, "weight of matching the source's final hidden state wherever both tokenizations have read the same bytes (source teacher)")
     top_k: int = option(32, "teacher probabilities kept per position, the rest as one mass (model teacher)")
@@ -45,7 +47,7 @@ class HealOptions(LoopOptions):
             raise TokswapError("the body learning rate must be positive")
         if min(self.negatives, self.ce_weight, self.hidden_weight, self.teacher_cache_gb) < 0:
             raise TokswapError("negatives, the loss weights and the teacher cache size must be >= 0")
-        if not 0 <= self.generated <= 1 or self.gen_temperature < 0:
+        if (self.generated is not None and not 0 <= self.generated <= 1) or self.gen_temperature < 0:
             raise TokswapError("--generated must be between 0 and 1 and --gen-temperature >= 0")
         if self.teacher is not None and not self.teacher.strip():
             raise TokswapError("--teacher must name `source` or a model")

@@ -50,6 +50,7 @@ from .plot import plot_log
 from .teachers import ModelTeacher, SourceTeacher, TeacherSetup, fingerprint, output_logits
 
 FIGURE_POSITIONS = 32  # per step, for the figures computed over every row
+DEFAULT_GENERATED = 0.5  # of the windows, with a model teacher
 
 
 @dataclass
@@ -105,16 +106,19 @@ def fast_bfloat16(device: str | None) -> bool:
 
 
 def resolved_options(options: HealOptions, report: dict | None, model: str) -> HealOptions:
-    """The teacher, when not given: the source of a transplant folder; the precision `auto` stands for here."""
+    """The teacher, when not given: the source of a transplant folder; the share of the teacher's own
+    continuations, when not given: `DEFAULT_GENERATED` with a model teacher (measured: docs/heal.md), none
+    toward the source; the precision `auto` stands for here."""
     teacher = options.teacher or SOURCE_TEACHER
     if teacher == SOURCE_TEACHER and report is None:
         raise TokswapError(f"{model} has no {REPORT_FILE}: --teacher source needs a tokswap transplant folder (or give --teacher MODEL with its vocabulary)")
-    if options.generated > 0 and teacher == SOURCE_TEACHER:
+    generated = options.generated if options.generated is not None else 0.0 if teacher == SOURCE_TEACHER else DEFAULT_GENERATED
+    if generated > 0 and teacher == SOURCE_TEACHER:
         raise TokswapError("--generated needs a model teacher (--teacher MODEL): the source does not speak MODEL's vocabulary")
     if options.train == "new" and report is None:
         raise TokswapError(f"--train new needs a tokswap transplant folder (its report names the source, whose rows were copied); use --train embeddings or all for {model}")
     precision = options.precision if options.precision != "auto" else "bfloat16" if fast_bfloat16(options.device) else "float32"
-    return replace(options, teacher=teacher, precision=precision)
+    return replace(options, teacher=teacher, generated=generated, precision=precision)
 
 
 def _spec_identity(spec: Spec) -> list:
