@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import signal
 import sys
@@ -346,6 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tokswap: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - a full disk, whichever library was writing (safetensors raises its own type)
+        if not _disk_full(err):
+            raise
+        print("tokswap: error: no space left on the device; nothing was published (a heal keeps its last checkpoint: free space, e.g. finished runs' .resume/ or `tokswap cache clear`, and run it again)", file=sys.stderr)
+        return 2
+
+
+def _disk_full(err: BaseException) -> bool:
+    return (isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left on device" in str(err)
 
 
 if __name__ == "__main__":

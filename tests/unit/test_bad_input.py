@@ -209,3 +209,22 @@ def test_user_error(case, world, capsys, tmp_path, monkeypatch):
     print(f"{case.name} | 2 | {err}")  # `pytest tests/unit/test_bad_input.py -rP` prints the matrix
     assert sorted(p.name for p in world["out"].parent.iterdir()) == before  # no output, no staging folder
     assert [p.name for p in world["full"].iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("raised", [OSError(28, "No space left on device"), RuntimeError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })')])
+def test_a_full_disk_is_one_line_and_nothing_published(raised, world, capsys, tmp_path, monkeypatch):
+    """OSError from Python's own writes, safetensors' error type (a plain message) from its writer. The model
+    has loaded by then, so its progress bar is on stderr before the line."""
+    from tokswap.cli import main
+
+    def full(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("tokswap.pipeline.write_checkpoint", full)
+    before = sorted(p.name for p in world["out"].parent.iterdir())
+    capsys.readouterr()
+    assert main(["transplant", str(world["model"]), "--tokenizer", str(world["spm"]), "-o", str(world["out"])]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.splitlines()[-1].startswith("tokswap: error: no space left on the device")
+    assert sorted(p.name for p in world["out"].parent.iterdir()) == before
