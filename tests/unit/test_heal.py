@@ -253,9 +253,9 @@ def test_the_teacher_continues_prompts_cut_from_the_data(tmp_path, transplanted,
 
 
 def test_the_head_reads_a_strided_batch_without_copying_its_weight_per_sequence(tmp_path, spm_tok):
-    """Generating, transformers gives the head the last position of each sequence, a strided slice; read as is by
-    a frozen head, a linear layer made the transposed head contiguous once per sequence (10 GB for 32 sequences of Gemma-3
-    in bfloat16, measured with heal's --generated)."""
+    """Generating, transformers gives the head the last position of each sequence, a strided slice; read as is
+    by a frozen head, it made the transposed head contiguous once per sequence (10 GB for 32 sequences of
+    Gemma-3 in bfloat16, measured with heal's --generated)."""
     from torch.profiler import ProfilerActivity, profile
 
     from tokswap.checkpoint import frozen, load_causal_lm
