@@ -36,7 +36,7 @@ def _number(pattern: str, text: str) -> float:
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=900)  # a run may stop inside a character
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-3000:]}")
     return done
