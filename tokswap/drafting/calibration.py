@@ -103,7 +103,6 @@ class _Probability(LogitsProcessor):
         return scores
 
 
-@torch.no_grad()
 def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Prompts as one batch for `generate`: padded on the left, so every prompt ends where generation starts,
     and the attention mask that hides the padding."""
@@ -113,6 +112,7 @@ def left_padded(prompts: list[list[int]], pad: int, device) -> tuple[torch.Tenso
     return ids, mask
 
 
+@torch.no_grad()
 def continuations(model, tokenizer, prompts: list[list[int]], labels: list[int], categories: int, new_tokens: int, batch_size: int, end_ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per category (`labels[i]` is prompt i's): how often the target greedily generated each id after its
     prompts, and the probability it gave each id at those steps (left-padded batches)."""
