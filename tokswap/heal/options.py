@@ -11,6 +11,7 @@ from ..options import SCHEDULES, LoopOptions, option
 SOURCE_TEACHER = "source"
 TRAIN_MODES = ("new", "embeddings", "all")
 PRECISIONS = ("auto", "float32", "bfloat16")
+DEFAULT_GENERATED = 0.5  # share of the windows the teacher writes, with a model teacher (measured: docs/heal.md)
 
 
 @dataclass
@@ -30,7 +31,7 @@ class HealOptions(LoopOptions):
     negatives: int = option(8192, "rows sampled into each step's softmax beside the batch's tokens and the teacher's top-k (0: every row)")
     ce_weight: float = option(0.0, "weight of plain next-token cross-entropy on MODEL's tokenization, added to the teacher's loss")
     generated: float | None = option(
-        None, "share of each step's windows that are the teacher's own continuations of prompts cut from --data (model teacher; default 0.5 with one, 0 toward the source)", metavar="F"
+        None, f"share of each step's windows that are the teacher's own continuations of prompts cut from --data (model teacher; default {DEFAULT_GENERATED} with one, 0 toward the source)", metavar="F"
     )
     gen_temperature: float = option(0.0, "temperature the teacher continues prompts at (0: greedy)")
     hidden_weight: float = option(0.0, "weight of matching the source's final hidden state wherever both tokenizations have read the same bytes (source teacher)")

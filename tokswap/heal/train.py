@@ -45,12 +45,11 @@ from ..training.sampled_softmax import candidate_rows, positions, weighted_log_s
 from .batches import Sequences, sequences
 from .chunks import Side, chunk_sums, shared_chunks, text_ends
 from .generation import Continuations
-from .options import SOURCE_TEACHER, HealOptions
+from .options import DEFAULT_GENERATED, SOURCE_TEACHER, HealOptions
 from .plot import plot_log
 from .teachers import ModelTeacher, SourceTeacher, TeacherSetup, fingerprint, output_logits
 
 FIGURE_POSITIONS = 32  # per step, for the figures computed over every row
-DEFAULT_GENERATED = 0.5  # of the windows, with a model teacher
 
 
 @dataclass
@@ -107,8 +106,8 @@ def fast_bfloat16(device: str | None) -> bool:
 
 def resolved_options(options: HealOptions, report: dict | None, model: str) -> HealOptions:
     """The teacher, when not given: the source of a transplant folder; the share of the teacher's own
-    continuations, when not given: `DEFAULT_GENERATED` with a model teacher (measured: docs/heal.md), none
-    toward the source; the precision `auto` stands for here."""
+    continuations, when not given: `DEFAULT_GENERATED` with a model teacher, none toward the source; the
+    precision `auto` stands for here."""
     teacher = options.teacher or SOURCE_TEACHER
     if teacher == SOURCE_TEACHER and report is None:
         raise TokswapError(f"{model} has no {REPORT_FILE}: --teacher source needs a tokswap transplant folder (or give --teacher MODEL with its vocabulary)")
