@@ -1,4 +1,5 @@
-"""μ: the mean of the vectors a model's output rows multiply (its final hidden states, after any final norm).
+"""μ: the mean of the vectors a model's output rows multiply (its final hidden states, after any final norm),
+in logit units (divided by Granite's `logits_scaling`).
 
 Those vectors share a large mean: on SmolLM2-135M |μ| = 30 against a mean |h| of 48 over the calibration
 text, with h·μ > 0 at 816 of its 818 positions, and at all 16,483 positions of its `subword` transplant onto
@@ -14,6 +15,7 @@ import torch
 
 from .errors import TokswapError, first_line
 from .loading import load_language_model
+from .scaling import logits_scaling
 from .specs import Spec
 
 SHARED = 0.99  # SmolLM2-135M: 816 of its 818 calibration vectors have h·μ > 0
@@ -51,7 +53,9 @@ CALIBRATION_TEXTS = (
 @torch.no_grad()
 def output_inputs(model: torch.nn.Module, tokenizer, max_tokens: int = 512) -> torch.Tensor:
     """The vectors `model`'s output embedding multiplies, one per position of a short built-in multilingual
-    text in the model's own tokenizer. Read with a hook on the output layer, so any final norm is included;
+    text in the model's own tokenizer, divided by what the model divides its logits by (Granite's
+    `logits_scaling`), so that a row's product with one is its logit before any soft-capping (monotone:
+    a row lowered stays lower). Read with a hook on the output layer, so any final norm is included;
     each text's first position is left out (it is often an outlier many times longer than the rest)."""
     head = model.get_output_embeddings()
     if head is None:
@@ -68,7 +72,7 @@ def output_inputs(model: torch.nn.Module, tokenizer, max_tokens: int = 512) -> t
         raise TokswapError(f"cannot run the source model to read its mean hidden state: {first_line(exc)}") from None
     finally:
         handle.remove()
-    return torch.cat(seen).cpu()
+    return torch.cat(seen).cpu() / logits_scaling(model)
 
 
 def mean_output_input(model: torch.nn.Module, tokenizer) -> torch.Tensor:

@@ -17,24 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..byte_vocab import byte_vocab
 from ..cache import stored_tensors
 from ..checkpoint import frozen, load_causal_lm
+from ..scaling import output_logits
 from ..specs import Spec
 from ..tokenizer_io import bos_prefix, load_tokenizer
 from .batches import sequences
 from .chunks import text_ends
-
-
-def output_logits(model: torch.nn.Module, hidden: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Next-token logits from final hidden states against `weight`'s rows, soft-capped as the model caps them.
-    The batch is multiplied as one matrix: a batched `hidden @ weight.T` gave each sequence its own contiguous
-    copy of the transposed head (1.3 GB a step for Gemma-3's 262k rows)."""
-    cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
-    logits = F.linear(hidden.reshape(-1, hidden.shape[-1]), weight).view(*hidden.shape[:-1], -1)
-    return cap * torch.tanh(logits / cap) if cap else logits
 
 
 def fingerprint(*parts) -> str:

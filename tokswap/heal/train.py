@@ -36,6 +36,7 @@ from ..errors import TokswapError
 from ..loading import checked_specs
 from ..model_card import is_tokswap_folder, report_json, write_model_card
 from ..report import REPORT_FILE
+from ..scaling import input_rows, output_logits
 from ..specs import Spec, resolve
 from ..texts import draw_windows, read_text_file, text_paths
 from ..tokenizer_io import bos_prefix, load_tokenizer, save_tokenizer
@@ -47,7 +48,7 @@ from .chunks import Side, chunk_sums, shared_chunks, text_ends
 from .generation import Continuations
 from .options import DEFAULT_GENERATED, SOURCE_TEACHER, HealOptions
 from .plot import plot_log
-from .teachers import ModelTeacher, SourceTeacher, TeacherSetup, fingerprint, output_logits
+from .teachers import ModelTeacher, SourceTeacher, TeacherSetup, fingerprint
 
 FIGURE_POSITIONS = 32  # per step, for the figures computed over every row
 
@@ -75,15 +76,12 @@ class Student(torch.nn.Module):
         super().__init__()
         self.model = model
         self.rows = rows
-        self.scale = getattr(model.get_input_embeddings(), "embed_scale", None)  # Gemma's sqrt(hidden size)
         # On a CPU the student's attention takes PyTorch's plain matrix-product path: the flash-attention
         # backward took 55 ms a layer for 4 x 129 tokens here, a third of all the step's time.
 
     def forward(self, inputs: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.rows.take(inputs, rows)
-        embeds = self.rows.lookup("input", inputs)
-        if self.scale is not None:
-            embeds = embeds * self.scale.to(embeds.dtype)
+        embeds = input_rows(self.model, self.rows.lookup("input", inputs))
         with sdpa_kernel(SDPBackend.MATH) if embeds.device.type == "cpu" else contextlib.nullcontext():
             hidden = self.model.base_model(inputs_embeds=embeds).last_hidden_state
         return weighted_log_softmax(output_logits(self.model, hidden, self.rows.lookup("output", rows)), weights), hidden

@@ -21,6 +21,7 @@ from ..byte_vocab import ByteVocab, byte_vocab
 from ..checkpoint import Embeddings, frozen, model_embeddings
 from ..loading import load_language_model
 from ..pieces import piece_means, source_pieces
+from ..scaling import input_rows, output_logits
 from ..training.sampled_softmax import weighted_log_softmax
 from .model import HypernetConfig, predict
 from .sampling import SampledTokenizer, sample_tokenizer
@@ -149,16 +150,13 @@ def lm_loss(net, config: HypernetConfig, source: Source, batch: Batch) -> torch.
         embeds = torch.cat([start, embeds[:, :-1]], dim=1)
     else:
         labels = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], -100)], dim=1)
-    scale = getattr(source.model.get_input_embeddings(), "embed_scale", None)
-    if scale is not None:
-        embeds = embeds * scale
-    hidden = source.model.base_model(inputs_embeds=embeds).last_hidden_state
-    logits = hidden @ rows.matrix("output").T
+    hidden = source.model.base_model(inputs_embeds=input_rows(source.model, embeds)).last_hidden_state
+    logits = output_logits(source.model, hidden, rows.matrix("output"))
     weights = logits.new_zeros(logits.shape[-1])
     if batch.negatives:
         pieces = [source_pieces(source.vocab, data, source.rows) for data in batch.negatives]
         predicted = predict(net, source.embeddings, pieces, config=config)
-        logits = torch.cat([logits, hidden @ predicted.matrix("output").T], dim=-1)
+        logits = torch.cat([logits, output_logits(source.model, hidden, predicted.matrix("output"))], dim=-1)
         weights = torch.cat([weights, weights.new_full((len(batch.negatives),), math.log(batch.negative_count))])
     return F.nll_loss(weighted_log_softmax(logits, weights).flatten(0, 1), labels.flatten(), ignore_index=-100)
 
