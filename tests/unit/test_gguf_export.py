@@ -84,6 +84,29 @@ def test_vocabulary_is_carried_over_verbatim(tied_model, tmp_path):
     assert gguf_fields(out, lambda key: key == "general.architecture")["general.architecture"].value == b"llama"
 
 
+def test_the_file_name_never_changes_how_llamacpp_reads_the_vocabulary(tied_model, tmp_path):
+    """llama.cpp gives a model named "phi3"/"phi-3" Phi-3's token rules, which stop the load on a vocabulary
+    without Phi-3's tokens: the name carries them only when the vocabulary's own GGUF does."""
+    import gguf
+
+    def name(path):
+        return gguf_fields(path, lambda key: key == "general.name")["general.name"].value.decode()
+
+    export_gguf(str(tied_model), tmp_path / "phi3.gguf", kind="f32")
+    export_gguf(str(tied_model), tmp_path / "my-Phi-3-drafter.gguf", kind="f32")
+    assert (name(tmp_path / "phi3.gguf"), name(tmp_path / "my-Phi-3-drafter.gguf")) == ("phi 3", "my-phi 3-drafter")
+    writer = gguf.GGUFWriter(str(tmp_path / "vocab.gguf"), "phi3")
+    writer.add_name("Phi3")
+    for key, field in vocabulary_from_gguf(tmp_path / "phi3.gguf").items():
+        writer.add_key_value(key, field.value, gguf.GGUFValueType(field.type), None if field.item_type is None else gguf.GGUFValueType(field.item_type))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    export_gguf(str(tied_model), tmp_path / "drafter.gguf", vocab_from=str(tmp_path / "vocab.gguf"), kind="f32")
+    assert name(tmp_path / "drafter.gguf") == "drafter (vocabulary of Phi3)"
+
+
 def _vocab(tokens: int, model: str = "llama", add_bos: bool = True, texts: dict[int, str] | None = None) -> dict:
     import gguf
 
