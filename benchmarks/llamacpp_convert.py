@@ -17,15 +17,17 @@ import sys
 
 def main(source: str, jobs: str) -> None:
     sys.path[:0] = [source, f"{source}/gguf-py"]
-    from conversion.gemma import Gemma3Model
-    from conversion.llama import LlamaModel
-    from conversion.phi import Phi3MiniModel
-    from conversion.qwen import Qwen2Model
+    from conversion import get_model_class
 
-    for model in (LlamaModel, Qwen2Model, Gemma3Model, Phi3MiniModel):
-        model.set_vocab = lambda self: None
     for folder, out, kind in json.loads(open(jobs).read()):
-        sys.argv = [f"{source}/convert_hf_to_gguf.py", folder, "--outfile", out, "--outtype", kind]
+        model_class = get_model_class(json.loads(open(f"{folder}/config.json").read())["architectures"][0])
+        for model in model_class.__mro__:
+            if "set_vocab" in vars(model):
+                model.set_vocab = lambda self: None
+        # A model the converter could give multi-token-prediction layers (Qwen3.5) is written without them, as
+        # transformers has none: else the converter looks for them in the checkpoint and stops.
+        mtp = ["--no-mtp"] if getattr(model_class, "supports_mtp_export", False) else []
+        sys.argv = [f"{source}/convert_hf_to_gguf.py", folder, "--outfile", out, "--outtype", kind, *mtp]
         runpy.run_path(sys.argv[0], run_name="__main__")
 
 

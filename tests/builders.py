@@ -16,7 +16,23 @@ from tokenizers import (
     pre_tokenizers,
     trainers,
 )
-from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, MistralConfig, Phi3Config, PretrainedConfig, PreTrainedTokenizerFast, Qwen2Config
+from transformers import (
+    AutoModelForCausalLM,
+    Gemma2Config,
+    Gemma3TextConfig,
+    GraniteConfig,
+    Lfm2Config,
+    LlamaConfig,
+    MistralConfig,
+    Olmo2Config,
+    Phi3Config,
+    PretrainedConfig,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen3_5TextConfig,
+    Qwen3Config,
+    SmolLM3Config,
+)
 
 TEXT = """The quick brown fox jumps over the lazy dog. Tokenizers split text into pieces.
 Der schnelle braune Fuchs springt über den faulen Hund. Les élèves étudient à l'école.
@@ -82,10 +98,14 @@ class TinyArchitecture:
 
     config: Callable[..., PretrainedConfig]
     noisy_vectors: bool = True
+    heads: tuple[bool, ...] = (True, False)  # tied, untied: those llama.cpp's graph has
 
 
 # Rope scaling that bites within a test's few dozen positions: wavelengths of 8 to 32 positions are rescaled.
 LLAMA3_ROPE = {"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 32}
+# Phi-3.5's long-context rope at test size: two rotary frequencies (head 8, half of it rotated), an original context
+# of 8 tokens, so that every test prompt is past it and transformers takes the long factors as llama.cpp does.
+LONGROPE = {"rope_type": "longrope", "rope_theta": 10000.0, "long_factor": [1.5, 6.0], "short_factor": [1.1, 1.3], "original_max_position_embeddings": 8}
 
 TINY_ARCHITECTURES = {
     "llama": TinyArchitecture(LlamaConfig, noisy_vectors=False),
@@ -93,11 +113,47 @@ TINY_ARCHITECTURES = {
     "qwen2": TinyArchitecture(Qwen2Config),  # biased q/k/v
     "mistral": TinyArchitecture(lambda **kw: MistralConfig(head_dim=8, **kw)),
     "phi3": TinyArchitecture(lambda **kw: Phi3Config(partial_rotary_factor=0.5, original_max_position_embeddings=kw["max_position_embeddings"], **kw)),
+    "phi3-longrope": TinyArchitecture(
+        lambda **kw: Phi3Config(rope_parameters={**LONGROPE, "partial_rotary_factor": 0.5}, original_max_position_embeddings=8, **kw)
+    ),
+    "qwen3": TinyArchitecture(lambda **kw: Qwen3Config(head_dim=8, **kw)),  # q/k norms per head
+    # Four layers, so that one skips rope (llama.cpp's smollm3 graph: every fourth).
+    "smollm3": TinyArchitecture(lambda **kw: SmolLM3Config(**{**kw, "num_hidden_layers": 4})),
+    # A global layer after a sliding one (window of 4 tokens); both soft-caps strong enough to change rankings.
+    "gemma2": TinyArchitecture(
+        lambda **kw: Gemma2Config(head_dim=8, query_pre_attn_scalar=8, sliding_window=4, attn_logit_softcapping=1.0, final_logit_softcapping=0.5, **kw),
+        heads=(True,),
+    ),
+    "olmo2": TinyArchitecture(Olmo2Config),  # norms after each sublayer, q/k norms over the whole projection
+    "granite": TinyArchitecture(
+        lambda **kw: GraniteConfig(embedding_multiplier=12.0, residual_multiplier=0.22, attention_multiplier=0.0625, logits_scaling=2.0, **kw)
+    ),
     # Six layers so that one attends globally (llama.cpp's pattern: every sixth); a window of 4 tokens; queries
     # scaled by head_dim as llama.cpp's graph does; soft-capping strong enough to change the ranking of logits.
     "gemma3": TinyArchitecture(
         lambda **kw: Gemma3TextConfig(
             **{**kw, "num_hidden_layers": 6}, head_dim=8, query_pre_attn_scalar=8, sliding_window=4, final_logit_softcapping=0.5
+        )
+    ),
+    # A short-convolution layer on each side of an attention layer; its feed-forward size adjusted as LFM2's is
+    # (2/3 of 128, rounded up to a multiple of 32: 96), which llama.cpp reads from the file.
+    "lfm2": TinyArchitecture(
+        lambda **kw: Lfm2Config(
+            **{**kw, "num_hidden_layers": 3, "intermediate_size": 128}, block_multiple_of=32, layer_types=["conv", "full_attention", "conv"]
+        )
+    ),
+    # Linear (gated delta net) layers around a full-attention one, off the every-fourth default so that the file's
+    # recurrent-layer list is what llama.cpp follows; twice as many value heads as key heads (the converter reorders
+    # them); head_dim 32, as ggml's rope needs room for the default rope sections (11, 11, 10).
+    "qwen35": TinyArchitecture(
+        lambda **kw: Qwen3_5TextConfig(
+            **{**kw, "num_hidden_layers": 3},
+            head_dim=32,
+            layer_types=["linear_attention", "full_attention", "linear_attention"],
+            linear_key_head_dim=8,
+            linear_value_head_dim=8,
+            linear_num_key_heads=2,
+            linear_num_value_heads=4,
         )
     ),
 }

@@ -7,6 +7,7 @@ import errno
 import json
 import signal
 import sys
+import textwrap
 
 from .drafting.options import CalibrationOptions, DraftSettings
 from .errors import TokswapError
@@ -38,9 +39,19 @@ def method_synopsis() -> str:
     return "\n".join(f"  {name + ':':{width}s}{synopsis(cls)}" for name, cls in classes.items() if synopsis(cls))
 
 
-def _with_examples(commands, name: str, help: str, epilog: str) -> argparse.ArgumentParser:
+def _with_examples(commands, name: str, help: str, epilog: str, formatter=argparse.RawDescriptionHelpFormatter) -> argparse.ArgumentParser:
     """A command whose help ends with its examples, laid out as written."""
-    return commands.add_parser(name, help=help, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return commands.add_parser(name, help=help, epilog=epilog, formatter_class=formatter)
+
+
+class _ArchitecturesHelp(argparse.RawDescriptionHelpFormatter):
+    """export-gguf's help ends with the architectures it writes, read from the table only when the help is shown:
+    the table imports gguf (and numpy), which parsing a command line must not."""
+
+    def format_help(self) -> str:
+        from .gguf.architectures import exported_architectures
+
+        return super().format_help() + f"\n{textwrap.fill(exported_architectures(), 110)}\n"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,8 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     add_flags(hot.add_argument_group("calibration"), {"": CalibrationOptions})
     hot.add_argument("--force", action="store_true", help="replace a non-empty output folder")
 
-    export = _with_examples(commands, "export-gguf", "write a model folder as a GGUF file llama.cpp runs as a drafter", EXPORT_EXAMPLES)
-    export.add_argument("model", metavar="MODEL", help="a tokswap output folder or any Llama-family model")
+    export = _with_examples(commands, "export-gguf", "write a model folder as a GGUF file llama.cpp runs as a drafter", EXPORT_EXAMPLES, _ArchitecturesHelp)
+    export.add_argument("model", metavar="MODEL", help="a tokswap output folder, or any model of an architecture listed below")
     export.add_argument("-o", "--output", required=True, metavar="FILE.gguf")
     export.add_argument("--vocab-from", metavar="TARGET", help="the target whose vocabulary is written; a GGUF's tokenizer.* keys are copied verbatim (default: the target in the folder's report when it is a GGUF, else the folder's tokenizer)")
     export.add_argument("--type", choices=GGUF_TYPES, default="f16", help="weight type (default: f16; norms stay f32)")
@@ -128,8 +139,7 @@ EXPORT_EXAMPLES = """examples:
   tokswap export-gguf drafter/ -o drafter.gguf --vocab-from gemma-3-270m-it-Q4_K_M.gguf
   tokswap verify drafter.gguf --target gemma-3-270m-it-Q4_K_M.gguf
   llama-speculative-simple -m TARGET.gguf -md drafter.gguf --spec-type draft-simple -p "..."
-
-Llama-family models (LlamaForCausalLM: SmolLM, Llama, TinyLlama, ...) are exported; others are refused."""
+"""
 
 HYPERNET_EXAMPLES = """examples:
   tokswap hypernet train smollm2-135m --data corpus/ -o hn/ --minutes 60

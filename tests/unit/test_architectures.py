@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from builders import MORE, TEXT, TINY_ARCHITECTURES, tiny_model
+from builders import MORE, TEXT, TINY_ARCHITECTURES, cli_error, tiny_model
 from gguf import GGUFReader
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -19,7 +19,7 @@ from tokswap.drafting.draft_vocab import build_hot_drafters
 from tokswap.drafting.draft_vocab_file import read_draft_vocab
 from tokswap.drafting.options import CalibrationOptions
 from tokswap.eval.bits_per_byte import score_text
-from tokswap.gguf.architectures import ARCHITECTURES, architecture_table
+from tokswap.gguf.architectures import ARCHITECTURES, architecture_table, exported_architectures
 from tokswap.gguf.export import export_gguf
 from tokswap.heal.options import HealOptions
 from tokswap.heal.train import heal
@@ -44,6 +44,30 @@ KEYS = {
     "phi3": {
         **BASE, "attention.layer_norm_rms_epsilon": 1e-5, "rope.dimension_count": 4, "rope.scaling.original_context_length": 128, "attention.sliding_window": 0,
     },
+    "phi3-longrope": {
+        **BASE, "attention.layer_norm_rms_epsilon": 1e-5, "rope.dimension_count": 4, "rope.scaling.original_context_length": 8, "attention.sliding_window": 0,
+        "rope.scaling.attn_factor": math.sqrt(1 + math.log(16) / math.log(8)),
+    },
+    "qwen3": {**BASE, "attention.key_length": 8, "attention.value_length": 8},
+    "smollm3": {**BASE, "block_count": 4, "rope.freq_base": 2e6, "vocab_size": 400, "rope.dimension_count": 8},
+    "gemma2": {
+        **{k: v for k, v in BASE.items() if k != "rope.freq_base"}, "attention.key_length": 8, "attention.value_length": 8,
+        "attn_logit_softcapping": 1.0, "final_logit_softcapping": 0.5, "attention.sliding_window": 4,
+    },
+    "olmo2": {**BASE, "attention.layer_norm_rms_epsilon": 1e-5},
+    "granite": {
+        **BASE, "vocab_size": 400, "rope.dimension_count": 8, "attention.scale": 0.0625, "embedding_scale": 12.0, "residual_scale": 0.22, "logit_scale": 2.0,
+    },
+    # Layer kinds as key/value heads (0: a convolution); the feed-forward size as LFM2 adjusts it (2/3 of 128, up to 32s).
+    "lfm2": {
+        **BASE, "block_count": 3, "feed_forward_length": 96, "attention.head_count_kv": [0, 2, 0], "rope.freq_base": 1e6,
+        "attention.layer_norm_rms_epsilon": 1e-5, "vocab_size": 400, "shortconv.l_cache": 3,
+    },
+    "qwen35": {
+        **BASE, "block_count": 3, "attention.key_length": 32, "attention.value_length": 32, "ssm.conv_kernel": 4, "ssm.state_size": 8,
+        "ssm.group_count": 2, "ssm.time_step_rank": 4, "ssm.inner_size": 32, "attention.recurrent_layers": [True, False, True],
+        "full_attention_interval": 4, "rope.dimension_count": 8, "rope.dimension_sections": [11, 11, 10, 0],
+    },
 }
 LAYER = ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"]
 TENSORS = {
@@ -53,8 +77,31 @@ TENSORS = {
     "qwen2": [*LAYER, "attn_q.bias", "attn_k.bias", "attn_v.bias"],
     "gemma3": [*LAYER, "attn_q_norm", "attn_k_norm", "post_attention_norm", "post_ffw_norm"],
     "phi3": ["attn_norm", "attn_qkv", "attn_output", "ffn_norm", "ffn_up", "ffn_down"],
+    "phi3-longrope": ["attn_norm", "attn_qkv", "attn_output", "ffn_norm", "ffn_up", "ffn_down"],
+    "qwen3": [*LAYER, "attn_q_norm", "attn_k_norm"],
+    "smollm3": LAYER,
+    "gemma2": [*LAYER, "post_attention_norm", "post_ffw_norm"],
+    "olmo2": [*(t for t in LAYER if t not in ("attn_norm", "ffn_norm")), "attn_q_norm", "attn_k_norm", "post_attention_norm", "post_ffw_norm"],
+    "granite": LAYER,
 }
-GGUF_ARCH = {"llama": "llama", "llama3": "llama", "mistral": "llama", "qwen2": "qwen2", "gemma3": "gemma3", "phi3": "phi3"}
+FFN = ["ffn_norm", "ffn_gate", "ffn_up", "ffn_down"]
+CONV = ["attn_norm", "shortconv.conv", "shortconv.in_proj", "shortconv.out_proj", *FFN]
+LINEAR = [
+    "attn_norm", "post_attention_norm", "attn_qkv", "attn_gate", "ssm_conv1d", "ssm_dt.bias", "ssm_a", "ssm_alpha", "ssm_beta", "ssm_norm", "ssm_out",
+    *FFN[1:],
+]
+QWEN35_FULL = ["attn_norm", "post_attention_norm", "attn_q", "attn_k", "attn_v", "attn_output", "attn_q_norm", "attn_k_norm", *FFN[1:]]
+# The hybrids' layers, each of its kind.
+LAYERS = {"lfm2": [CONV, [*LAYER, "attn_q_norm", "attn_k_norm"], CONV], "qwen35": [LINEAR, QWEN35_FULL, LINEAR]}
+FINAL_NORM = {"lfm2": "token_embd_norm.weight"}  # LFM2's final norm is named for the embeddings'
+BARE = ("ssm_a",)  # tensors written without a .weight suffix
+GGUF_ARCH = {arch: arch for arch in TINY_ARCHITECTURES} | {"llama3": "llama", "mistral": "llama", "phi3-longrope": "phi3"}
+# Tensors outside the blocks besides the embeddings and the final norm.
+GLOBAL = {"llama3": {"rope_freqs.weight"}, "phi3-longrope": {"rope_factors_long.weight", "rope_factors_short.weight"}}
+# Architectures transformers' GGUF reader reads back (it reads Qwen3's, SmolLM3's, OLMo-2's and Granite's shapes
+# wrongly); llama.cpp itself runs every one in tests/real/test_real_llamacpp_architectures.py.
+READ_BACK = {"llama", "mistral", "qwen2", "gemma3", "phi3", "phi3-longrope", "gemma2", "lfm2"}
+HEADS = [(arch, tied) for arch in ARCHS for tied in TINY_ARCHITECTURES[arch].heads]
 
 
 def _names(reader: GGUFReader) -> dict[str, tuple[int, ...]]:
@@ -65,11 +112,10 @@ def _names(reader: GGUFReader) -> dict[str, tuple[int, ...]]:
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory, bpe_tok):
     root = tmp_path_factory.mktemp("architectures")
-    return {(arch, tied): tiny_model(root / f"{arch}-{tied}", bpe_tok, arch, tied=tied, seed=3) for arch in ARCHS for tied in (True, False)}
+    return {(arch, tied): tiny_model(root / f"{arch}-{tied}", bpe_tok, arch, tied=tied, seed=3) for arch, tied in HEADS}
 
 
-@pytest.mark.parametrize("tied", [True, False])
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch,tied", HEADS)
 def test_gguf_is_what_the_converter_writes(sources, tmp_path, arch, tied):
     folder = sources[arch, tied]
     path = tmp_path / "model.gguf"
@@ -79,12 +125,12 @@ def test_gguf_is_what_the_converter_writes(sources, tmp_path, arch, tied):
     assert reader.fields["general.architecture"].contents() == name
     keys = {key.removeprefix(name + "."): field.contents() for key, field in reader.fields.items() if key.startswith(name + ".")}
     assert keys == pytest.approx(KEYS[arch])
-    layers = KEYS[arch]["block_count"]
-    expected = {f"blk.{i}.{t}" + ("" if t.endswith(".bias") else ".weight") for i in range(layers) for t in TENSORS[arch]}
-    expected |= {"token_embd.weight", "output_norm.weight"} | ({"rope_freqs.weight"} if arch == "llama3" else set()) | (set() if tied else {"output.weight"})
+    layers = LAYERS.get(arch) or [TENSORS[arch]] * KEYS[arch]["block_count"]
+    expected = {f"blk.{i}.{t}" + ("" if t.endswith(".bias") or t in BARE else ".weight") for i, kinds in enumerate(layers) for t in kinds}
+    expected |= {"token_embd.weight", FINAL_NORM.get(arch, "output_norm.weight")} | GLOBAL.get(arch, set()) | (set() if tied and arch != "olmo2" else {"output.weight"})
     shapes = _names(reader)
     assert set(shapes) == expected
-    if arch == "phi3":  # fused as Phi-3 has them: q, k, v rows in one matrix; gate and up in one
+    if arch.startswith("phi3"):  # fused as Phi-3 has them: q, k, v rows in one matrix; gate and up in one
         assert shapes["blk.0.attn_qkv.weight"] == (32 + 2 * 16, 32) and shapes["blk.0.ffn_up.weight"] == (2 * 64, 32)
     original = AutoModelForCausalLM.from_pretrained(folder)
     if arch == "llama3":  # llama.cpp divides each rotary frequency by its factor; transformers' llama3 rope the same
@@ -93,6 +139,8 @@ def test_gguf_is_what_the_converter_writes(sources, tmp_path, arch, tied):
         plain = 1.0 / (10000.0 ** (torch.arange(0, 8, 2, dtype=torch.float32) / 8))
         assert torch.allclose(plain / torch.tensor(factors), rope.inv_freq, rtol=1e-6)
         return  # transformers' GGUF reader has no place for rope_freqs
+    if arch not in READ_BACK:
+        return
     exported = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name).state_dict()
     weights = original.state_dict()
     assert exported.keys() == weights.keys()
@@ -100,10 +148,18 @@ def test_gguf_is_what_the_converter_writes(sources, tmp_path, arch, tied):
         assert torch.allclose(exported[key].float(), tensor.float(), atol=1e-6), key
 
 
-def test_the_docs_list_the_table():
+def test_the_docs_the_help_and_the_refusal_list_the_table(capsys, tmp_path, bpe_tok):
     root = Path(__file__).parents[2]
     assert architecture_table() in (root / "docs" / "export-gguf.md").read_text() and all(f"`{name}`" in architecture_table() for name in ARCHITECTURES)
     assert "models: " + ", ".join(f"`{name}`" for name in ARCHITECTURES) + " |" in (root / "README.md").read_text()
+    with pytest.raises(SystemExit):
+        main(["export-gguf", "--help"])
+    assert exported_architectures() in " ".join(capsys.readouterr().out.split())
+    model = tiny_model(tmp_path / "gpt2", bpe_tok)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "architectures": ["GPT2LMHeadModel"]}))
+    err = cli_error(capsys, "export-gguf", model, "-o", tmp_path / "m.gguf")
+    assert err.endswith("tokswap exports GGUF for " + ", ".join(ARCHITECTURES)) and not (tmp_path / "m.gguf").exists()
 
 
 def test_gemma_eval_reads_scaled_embeddings_and_soft_capped_logits(sources):
@@ -126,10 +182,14 @@ def test_gemma_eval_reads_scaled_embeddings_and_soft_capped_logits(sources):
     assert abs(score - bits(1.0, 0.5)) > 0.01 and abs(score - bits(math.sqrt(32), None)) > 0.01
 
 
-# Each architecture on a real llama.cpp vocabulary, with both heads; eval, draft-vocab and heal once each, with the
-# head the real models have: tied for Llama-3.2-1B, Qwen2.5-0.5B and Gemma-3, untied for Mistral and Phi-3.
-PIPELINE = [("llama3", True), ("qwen2", True), ("gemma3", True), ("mistral", False), ("phi3", False)]
-BOTH_HEADS = [pair for arch, tied in PIPELINE for pair in ((arch, tied), (arch, not tied))]
+# Each architecture on a real llama.cpp vocabulary, with each head; eval, draft-vocab and heal once each, with the
+# head the real models have: tied for Llama-3.2-1B, Qwen2.5-0.5B, Qwen3-0.6B, SmolLM3, Gemma-2/3 and Granite-3,
+# untied for Mistral, Phi-3.5-mini and OLMo-2.
+PIPELINE = [
+    ("llama3", True), ("qwen2", True), ("gemma3", True), ("mistral", False), ("phi3", False), ("phi3-longrope", False), ("qwen3", True),
+    ("smollm3", True), ("gemma2", True), ("olmo2", False), ("granite", True), ("lfm2", True), ("qwen35", True),
+]
+BOTH_HEADS = [(arch, tied) for arch, _ in PIPELINE for tied in TINY_ARCHITECTURES[arch].heads]
 TARGET = "llamacpp:phi-3"
 
 
@@ -156,7 +216,7 @@ def test_transplant_verify_and_export(sources, transplants, tmp_path, arch, tied
     assert report.tied == tied and model.config.tie_word_embeddings == tied and model.get_input_embeddings().weight.shape[0] == 32064
     assert main(["verify", str(out), "--target", TARGET]) == 0
     assert "verbatim" in export_gguf(str(out), gguf, kind="q8_0").vocabulary
-    assert ("output.weight" in _names(GGUFReader(gguf))) != tied
+    assert ("output.weight" in _names(GGUFReader(gguf))) == (not tied or arch == "olmo2")  # OLMo-2's graph needs one
     assert main(["verify", str(gguf), "--target", TARGET]) == 0
 
 

@@ -54,7 +54,7 @@ def world(tmp_path_factory, tied_model, spm_folder, bpe_folder, spm_tok) -> dict
     paths["inp"] = root / "only.gguf.inp"
     paths["inp"].write_text("hello\n__ggml_vocab_test__\n")
     paths["spm_model"] = tiny_llama(root / "spm_model", spm_tok)
-    paths["qwen3"] = _tiny_qwen3(root / "qwen3", tied_model)
+    paths["unsupported"] = _with_config(tied_model, root / "unsupported", architectures=["Qwen3MoeForCausalLM"])
     paths["yarn"] = _with_config(tied_model, root / "yarn", rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0})
     paths["gemma_scaled"] = _with_config(tiny_model(root / "gemma", spm_tok, "gemma3"), root / "gemma_scaled", query_pre_attn_scalar=16)
     paths["drafter_gguf"] = root / "drafter.gguf"
@@ -84,16 +84,6 @@ def _heal_runs(root: Path, paths: dict[str, Path]) -> None:
     (paths["bad_trainer"] / ".resume" / "trainer.json").write_text('{"step": "one"')
     for state in (paths["bad_state"] / ".resume" / "state").iterdir():
         state.write_bytes(state.read_bytes()[:40])
-
-
-def _tiny_qwen3(folder: Path, tokenizer_folder: Path) -> Path:
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
-    config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2)
-    Qwen3ForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def _with_config(model: Path, folder: Path, **changes) -> Path:
@@ -183,7 +173,7 @@ CASES = [
     Case("heal: resume with another model", ("heal", "{transplanted_copy}", "--data", "{text}", "--steps", "2", "-o", "{run}"), "holds a run for"),
     Case("heal: damaged trainer.json", ("heal", "{transplanted}", "--data", "{text}", "--steps", "2", "-o", "{bad_trainer}"), "trainer.json is damaged"),
     Case("heal: damaged resume state", ("heal", "{transplanted}", "--data", "{text}", "--steps", "2", "-o", "{bad_state}"), "is missing or not the size it was saved with"),
-    Case("export-gguf: architecture llama.cpp is not given", ("export-gguf", "{qwen3}", "-o", "{gguf_out}"), "exports GGUF for LlamaForCausalLM, MistralForCausalLM"),
+    Case("export-gguf: architecture llama.cpp is not given", ("export-gguf", "{unsupported}", "-o", "{gguf_out}"), "exports GGUF for LlamaForCausalLM, MistralForCausalLM"),
     Case("export-gguf: rope scaling llama.cpp is not given", ("export-gguf", "{yarn}", "-o", "{gguf_out}"), "rope scaling 'yarn' is not written for llama.cpp's llama"),
     Case("export-gguf: Gemma-3 queries scaled otherwise", ("export-gguf", "{gemma_scaled}", "-o", "{gguf_out}"), "query_pre_attn_scalar 16 is not head_dim 8"),
     Case("export-gguf: SentencePiece tokenizer without a GGUF", ("export-gguf", "{spm_model}", "-o", "{gguf_out}"), "export-gguf --vocab-from"),

@@ -30,6 +30,8 @@ from ..staging import published_file
 from ..tokenizer_io import load_tokenizer
 from .architectures import Architecture, check_exportable
 from .draft_rule import draft_compatibility
+from .metadata import gguf_metadata
+from .model_name import gguf_model_name
 from .vocab import Vocabulary, token_count, vocabulary_from_gguf, vocabulary_from_tokenizer
 
 
@@ -63,9 +65,25 @@ def _qk_to_llamacpp(weight: torch.Tensor, heads: int) -> torch.Tensor:
     return weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).transpose(1, 2).reshape(weight.shape)
 
 
-def _ggml_type(kind: str, shape: tuple[int, ...]) -> GGMLQuantizationType:
-    if len(shape) < 2 or kind == "f32":
-        return GGMLQuantizationType.F32  # norms and biases stay float32, as llama.cpp's converter keeps them
+@dataclass
+class _Planned:
+    """One weight as it goes into the file: its GGUF name and shape, and how to read it laid out for llama.cpp."""
+
+    name: str
+    shape: tuple[int, ...]
+    load: Callable[[], torch.Tensor]
+
+
+def _kind(gguf_name: str) -> str:
+    """`blk.3.ssm_conv1d.weight` -> `ssm_conv1d`: a tensor's kind within a block."""
+    parts = gguf_name.split(".")
+    return ".".join(parts[2:-1] if parts[0] == "blk" else parts[:-1])
+
+
+def _ggml_type(kind: str, tensor: _Planned, architecture: Architecture) -> GGMLQuantizationType:
+    shape = tensor.shape
+    if len(shape) < 2 or kind == "f32" or _kind(tensor.name) in architecture.float32:
+        return GGMLQuantizationType.F32  # norms, biases and what ggml reads only as float32, as the converter keeps them
     wanted = GGMLQuantizationType[kind.upper()]
     return wanted if shape[-1] % GGML_QUANT_SIZES[wanted][0] == 0 else GGMLQuantizationType.F16
 
@@ -79,18 +97,12 @@ def _nbytes(shape: tuple[int, ...], qtype: GGMLQuantizationType) -> int:
     return math.prod(shape) // block * size
 
 
-@dataclass
-class _Planned:
-    """One weight as it goes into the file: its GGUF name and shape, and how to read it laid out for llama.cpp."""
-
-    name: str
-    shape: tuple[int, ...]
-    load: Callable[[], torch.Tensor]
-
-
 def _layout(architecture: Architecture, config, name: str, gguf_name: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """How a Hugging Face tensor becomes the one llama.cpp's graph reads, when it is not as it is."""
-    kind = gguf_name.split(".")[-2]
+    own = architecture.layout(config, name, gguf_name)
+    if own is not None:
+        return own
+    kind = _kind(gguf_name)
     if architecture.rotate_pairs and kind in ("attn_q", "attn_k"):
         heads = config.num_attention_heads if kind == "attn_q" else config.num_key_value_heads
         return lambda weight: _qk_to_llamacpp(weight, heads)
@@ -111,13 +123,17 @@ def _plan(checkpoint, config, architecture: Architecture) -> list[_Planned]:
     ]
     if not embeddings.tied:
         named.append((checkpoint.output_name, tuple(embeddings.output.shape), lambda: embeddings.output))
+    elif architecture.head == "own":  # llama.cpp's graph reads an output matrix and never falls back to the input's
+        named.append(("lm_head.weight", tuple(embeddings.input.shape), lambda: embeddings.input))
     plan = [_Planned(name, tuple(tensor.shape), lambda tensor=tensor: tensor) for name, tensor in architecture.extra_tensors(config)]
     for name, shape, load in named:
-        gguf_name = names.get_name(name, try_suffixes=(".weight", ".bias"))
+        gguf_name = names.get_name(architecture.rename(name), try_suffixes=(".weight", ".bias"))
         if gguf_name is None:
             raise TokswapError(f"tensor {name} has no place in a llama.cpp {architecture.name} model")
         layout = _layout(architecture, config, name, gguf_name)
-        plan.append(_Planned(gguf_name, shape, load if layout is None else lambda load=load, layout=layout: layout(load())))
+        if layout is not None:  # its shape as laid out, computed without data
+            shape, load = tuple(layout(torch.empty(shape, device="meta")).shape), lambda load=load, layout=layout: layout(load())
+        plan.append(_Planned(gguf_name, shape, load))
     return plan
 
 
@@ -140,7 +156,7 @@ def write_gguf(path: Path, checkpoint, architecture: Architecture, vocabulary: V
     for key, field in vocabulary.items():
         item = None if field.item_type is None else GGUFValueType(field.item_type)
         writer.add_key_value(key, field.value, GGUFValueType(field.type), item)
-    types = [_ggml_type(kind, tensor.shape) for tensor in plan]
+    types = [_ggml_type(kind, tensor, architecture) for tensor in plan]
     for tensor, qtype in zip(plan, types):
         writer.add_tensor_info(tensor.name, tensor.shape, np.dtype(np.float32), _nbytes(tensor.shape, qtype), raw_dtype=qtype)
     try:
@@ -162,7 +178,14 @@ def _report_target(spec: Spec) -> Spec | None:
     return local_gguf(json.loads(report.read_text()).get("target", ""))
 
 
-def _vocabulary(spec: Spec, rows: int, vocab_from: str | None) -> tuple[Vocabulary, str]:
+@dataclass
+class _VocabularySource:
+    vocabulary: Vocabulary
+    origin: str
+    gguf_name: str | None  # `general.name` of the GGUF it was copied from
+
+
+def _vocabulary(spec: Spec, rows: int, vocab_from: str | None) -> _VocabularySource:
     """The llama.cpp vocabulary to write and where it came from. A source given with `--vocab-from` must have the
     model's vocabulary byte for byte; the target in a folder's report was checked when the folder was written."""
     source = resolve(vocab_from) if vocab_from else _report_target(spec) or spec
@@ -172,8 +195,9 @@ def _vocabulary(spec: Spec, rows: int, vocab_from: str | None) -> tuple[Vocabula
         if differ is not None:
             raise TokswapError(f"{source.text} does not have the vocabulary of {spec.text} (they differ at id {differ})")
     if source.kind == "gguf":
-        return vocabulary_from_gguf(source.path), f"tokenizer.* of {source.path.name}, verbatim"
-    return vocabulary_from_tokenizer(tokenizer, rows, source.text), f"written from the tokenizer of {source.text}"
+        name = gguf_metadata(source.path).get("general.name")
+        return _VocabularySource(vocabulary_from_gguf(source.path), f"tokenizer.* of {source.path.name}, verbatim", name)
+    return _VocabularySource(vocabulary_from_tokenizer(tokenizer, rows, source.text), f"written from the tokenizer of {source.text}", None)
 
 
 def export_gguf(model: str, out: str | Path, *, vocab_from: str | None = None, kind: str = "f16", force: bool = False) -> GgufExport:
@@ -185,12 +209,13 @@ def export_gguf(model: str, out: str | Path, *, vocab_from: str | None = None, k
     checkpoint = load_checkpoint(spec)
     architecture = check_exportable(checkpoint.config, spec.text)
     rows = checkpoint.embeddings.rows
-    vocabulary, origin = _vocabulary(spec, rows, vocab_from)
+    source = _vocabulary(spec, rows, vocab_from)
+    vocabulary = source.vocabulary
     if token_count(vocabulary) != rows:
         raise TokswapError(f"{spec.text} has {rows} embedding rows but its vocabulary {token_count(vocabulary)} tokens; llama.cpp needs one row per token")
     with published_file(out) as staging:
-        tensors = write_gguf(staging, checkpoint, architecture, vocabulary, kind, out.stem)
+        tensors = write_gguf(staging, checkpoint, architecture, vocabulary, kind, gguf_model_name(out.stem, source.gguf_name))
         failed = [check for check in draft_compatibility(vocabulary_from_gguf(staging), vocabulary) if not check.ok]
         if failed:
             raise TokswapError(f"the written vocabulary differs from its source ({failed[0].name}: {failed[0].detail}); nothing was written")
-    return GgufExport(str(out), kind, origin, tensors, out.stat().st_size, round(time.perf_counter() - start, 2))
+    return GgufExport(str(out), kind, source.origin, tensors, out.stat().st_size, round(time.perf_counter() - start, 2))
