@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from transformers import AutoTokenizer
 
 from .alignment import AlignmentPlan, align
 from .assemble import assemble
@@ -23,7 +24,7 @@ from .report import Stopwatch, TransplantReport
 from .safetensors_io import TensorEntry, write_checkpoint
 from .specs import Spec, resolve
 from .staging import published_folder
-from .tokenizer_io import folder_tokenizer, save_tokenizer
+from .tokenizer_io import save_tokenizer
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TWIN_MARGIN = 10.0  # logits a byte-fallback twin scores below its ordinary token at the mean hidden state
@@ -110,7 +111,7 @@ def save_transplant(
         config.save_pretrained(folder)
         generation_config(target.tokenizer, target.spec.path if target.spec.kind == "folder" else None).save_pretrained(folder)
         save_tokenizer(target.tokenizer, target.spec, folder)
-        failed = [c for c in vocabulary_checks(folder_tokenizer(folder), target.tokenizer, config.get_text_config().vocab_size, target.rows) if not c.ok]
+        failed = [c for c in vocabulary_checks(AutoTokenizer.from_pretrained(folder), target.tokenizer, config.get_text_config().vocab_size, target.rows) if not c.ok]
         if failed:
             raise TokswapError(f"output tokenizer differs from the target ({failed[0].name}: {failed[0].detail}); nothing was written")
         report.write(folder)

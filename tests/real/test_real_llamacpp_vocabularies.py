@@ -9,7 +9,8 @@ from tokswap.errors import TokswapError
 from tokswap.gguf.golden import mismatches, read_golden
 from tokswap.gguf.tokenizer import golden_vectors
 from tokswap.specs import resolve
-from tokswap.tokenizer_io import load_tokenizer
+from tokswap.gguf.metadata import gguf_metadata
+from tokswap.tokenizer_io import GGUF_ROLE_KEYS, load_tokenizer
 
 pytestmark = pytest.mark.real
 
@@ -27,6 +28,10 @@ def test_vocabulary_matches_llamacpp_or_is_refused(name, tmp_path):
         tokenizer = load_tokenizer(resolve(LLAMACPP_PREFIX + name))
         cases = read_golden(golden_vectors(path))
         assert mismatches(tokenizer, cases) == [] and len(cases) >= 46
+        metadata = gguf_metadata(path)  # one token per row of the file (transformers added some to three of them)
+        assert len(tokenizer) == metadata["tokenizer.ggml.tokens"]
+        for role, key in GGUF_ROLE_KEYS.items():
+            assert getattr(tokenizer, f"{role}_token_id") == metadata.get(f"tokenizer.ggml.{key}_token_id", getattr(tokenizer, f"{role}_token_id"))
         tokenizer.save_pretrained(tmp_path)  # what an output folder for this target holds
         assert all(check.ok for check in tokenizer_checks(AutoTokenizer.from_pretrained(tmp_path), tokenizer))
         return
