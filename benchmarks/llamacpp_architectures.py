@@ -1,7 +1,7 @@
 """llama.cpp runs every architecture export-gguf writes, and computes what transformers computes on the folder.
 
 The unit tests' tiny random models of each architecture (tests/builders.py, tied and untied heads) are
-transplanted onto a real llama.cpp vocabulary (`--target`) and exported per weight type. For each file:
+transplanted onto real vocabularies (`--targets`, each in turn) and exported per weight type. For each file:
 
   converter  llama.cpp's `convert_hf_to_gguf.py` (benchmarks/llamacpp_convert.py) on the same folder: are the
              keys and the tensors (names, shapes, types, bytes) the same?
@@ -21,8 +21,8 @@ tokens are common, and exactly 0 between two ids a transplant gave the same row)
 defaults keep K and V in float16, parts from transformers' greedy path wherever a margin is below that rounding.
 The llama.cpp tools are built once into the cache.
 
-    PYTHONPATH=. python benchmarks/llamacpp_architectures.py [--target llamacpp:phi-3] [--types f32 f16 q8_0]
-        [--architectures llama llama3 qwen2 mistral phi3 gemma3] [--tokens 32] [--threads N] [--json]
+    PYTHONPATH=. python benchmarks/llamacpp_architectures.py [--targets llamacpp:phi-3 ...] [--types f32 f16 q8_0]
+        [--architectures llama llama3 ...] [--tokens 32] [--threads N] [--json]
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class Float16Gelu(torch.nn.Module):
 
 @dataclass
 class Row:
+    target: str
     architecture: str
     tied: bool
     type: str
@@ -228,7 +229,7 @@ def measure(folder: Path, gguf: Path, prompts: list[str], tokens: int, work: Pat
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", default="llamacpp:phi-3", help="the vocabulary the tiny models are transplanted onto")
+    parser.add_argument("--targets", nargs="+", default=["llamacpp:phi-3"], help="the vocabularies the tiny models are transplanted onto, each in turn")
     parser.add_argument("--architectures", nargs="+", default=list(TINY_ARCHITECTURES), choices=list(TINY_ARCHITECTURES))
     parser.add_argument("--types", nargs="+", default=["f32", "f16", "q8_0"])
     parser.add_argument("--tokens", type=int, default=32, help="greedy tokens per prompt")
@@ -238,46 +239,46 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="llamacpp-architectures-"))
     tokenizer = byte_level_bpe()
     files, jobs = {}, []
-    for number, arch in enumerate(args.architectures):
+    for number, (target, arch) in enumerate((target, arch) for target in args.targets for arch in args.architectures):
         for tied in TINY_ARCHITECTURES[arch].heads:
             source = tiny_model(work / f"source-{arch}-{tied}", tokenizer, arch, tied=tied, seed=3)
-            folder = work / f"{arch}-{tied}"
-            transplant(str(source), args.target, folder)
+            folder = work / f"{number}-{arch}-{tied}"
+            transplant(str(source), target, folder)
             for kind in args.types:
-                # Named by number: llama.cpp keys vocabulary rules on the model's name ("phi3" in it makes it
-                # look for Phi-3's tokens), and the name written is the file's.
-                ours, theirs = work / f"model{number}{tied:d}-{kind}.gguf", work / f"converted{number}{tied:d}-{kind}.gguf"
+                # Named after the architecture: the name written is the file's, and llama.cpp must read the
+                # vocabulary the same whatever it is ("phi3" in a name once gave it Phi-3's token rules).
+                ours, theirs = work / f"{arch}{number}{tied:d}-{kind}.gguf", work / f"converted{number}{tied:d}-{kind}.gguf"
                 export_gguf(str(folder), ours, kind=kind)
-                files[arch, tied, kind] = folder, ours, theirs
+                files[target, arch, tied, kind] = folder, ours, theirs
                 jobs.append([str(folder), str(theirs), kind])
-            print(f"exported {arch} tied={tied}", file=sys.stderr, flush=True)
+            print(f"exported {arch} tied={tied} onto {target}", file=sys.stderr, flush=True)
     (work / "jobs.json").write_text(json.dumps(jobs))
     source = cache_dir("llamacpp-build") / "source"
     built_tool("llama-simple")  # the sources are unpacked with the first tool built
     _run([sys.executable, str(Path(__file__).with_name("llamacpp_convert.py")), str(source), str(work / "jobs.json")])
     rows = []
-    for (arch, tied, kind), (folder, ours, theirs) in files.items():
+    for (target, arch, tied, kind), (folder, ours, theirs) in files.items():
         figures = measure(folder, ours, PROMPTS, args.tokens, work, [] if args.threads is None else ["-t", str(args.threads)])
-        rows.append(Row(arch, tied, kind, same_as_converter(ours, theirs), **figures))
+        rows.append(Row(target, arch, tied, kind, same_as_converter(ours, theirs), **figures))
         print(json.dumps(asdict(rows[-1])), file=sys.stderr, flush=True)
     if args.json:
         json.dump([asdict(row) for row in rows], sys.stdout, indent=2)
     else:
-        print(table(rows, args.target))
+        print(table(rows))
 
 
-def table(rows: list[Row], target: str) -> str:
+def table(rows: list[Row]) -> str:
     lines = [
-        f"tiny models transplanted onto {target}; logits: largest |llama.cpp - transformers| / largest |logit| over "
+        "tiny models transplanted onto each target; logits: largest |llama.cpp - transformers| / largest |logit| over "
         "the vocabulary, last position of 5 prompts",
-        f"{'architecture':12s} {'head':6s} {'type':5s} {'exact':>8s} {'vs file':>8s} {'rounding':>8s} {'f16 GELU':>8s} {'defaults':>8s} "
+        f"{'target':18s} {'architecture':13s} {'head':6s} {'type':5s} {'exact':>8s} {'vs file':>8s} {'rounding':>8s} {'f16 GELU':>8s} {'defaults':>8s} "
         f"{'greedy':>8s} {'fewest':>6s} {'margins at splits':>18s}  converter",
     ]
     for r in rows:
         margins = ", ".join(f"{m:.0e}" for m in r.split_margins) or "-"
         gelu, file, rounding = ("-" if value is None else f"{value:.1e}" for value in (r.logits_gelu16, r.logits_file, r.logits_rounding))
         lines.append(
-            f"{r.architecture:12s} {'tied' if r.tied else 'untied':6s} {r.type:5s} {r.logits_exact:8.1e} {file:>8s} {rounding:>8s} "
+            f"{r.target:18s} {r.architecture:13s} {'tied' if r.tied else 'untied':6s} {r.type:5s} {r.logits_exact:8.1e} {file:>8s} {rounding:>8s} "
             f"{gelu:>8s} {r.logits_default:8.1e} {f'{r.greedy}/{r.greedy_of}':>8s} {r.greedy_fewest:6d} {margins:>18s}  {r.converter}"
         )
     return "\n".join(lines)

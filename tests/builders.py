@@ -119,9 +119,10 @@ TINY_ARCHITECTURES = {
     "qwen3": TinyArchitecture(lambda **kw: Qwen3Config(head_dim=8, **kw)),  # q/k norms per head
     # Four layers, so that one skips rope (llama.cpp's smollm3 graph: every fourth).
     "smollm3": TinyArchitecture(lambda **kw: SmolLM3Config(**{**kw, "num_hidden_layers": 4})),
-    # A global layer after a sliding one (window of 4 tokens); both soft-caps strong enough to change rankings.
+    # A global layer after a sliding one (a window of 8 tokens: transformers' assisted generation cannot roll back a
+    # sliding cache shorter than its drafts); both soft-caps strong enough to change rankings.
     "gemma2": TinyArchitecture(
-        lambda **kw: Gemma2Config(head_dim=8, query_pre_attn_scalar=8, sliding_window=4, attn_logit_softcapping=1.0, final_logit_softcapping=0.5, **kw),
+        lambda **kw: Gemma2Config(head_dim=8, query_pre_attn_scalar=8, sliding_window=8, attn_logit_softcapping=1.0, final_logit_softcapping=2.0, **kw),
         heads=(True,),
     ),
     "olmo2": TinyArchitecture(Olmo2Config),  # norms after each sublayer, q/k norms over the whole projection

@@ -15,6 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tokswap import load_drafter, transplant
 from tokswap.cli import main
+from tokswap.drafting.bench_draft import bench_draft
 from tokswap.drafting.draft_vocab import build_hot_drafters
 from tokswap.drafting.draft_vocab_file import read_draft_vocab
 from tokswap.drafting.options import CalibrationOptions
@@ -23,6 +24,8 @@ from tokswap.gguf.architectures import ARCHITECTURES, architecture_table, export
 from tokswap.gguf.export import export_gguf
 from tokswap.heal.options import HealOptions
 from tokswap.heal.train import heal
+from tokswap.drafting.prompts import Prompt
+from tokswap.report import REPORT_FILE
 
 ARCHS = list(TINY_ARCHITECTURES)
 # The keys llama.cpp's converter writes for the tiny models (hidden 32, 4 heads of 8, 2 key-value heads, 64 feed
@@ -52,7 +55,7 @@ KEYS = {
     "smollm3": {**BASE, "block_count": 4, "rope.freq_base": 2e6, "vocab_size": 400, "rope.dimension_count": 8},
     "gemma2": {
         **{k: v for k, v in BASE.items() if k != "rope.freq_base"}, "attention.key_length": 8, "attention.value_length": 8,
-        "attn_logit_softcapping": 1.0, "final_logit_softcapping": 0.5, "attention.sliding_window": 4,
+        "attn_logit_softcapping": 1.0, "final_logit_softcapping": 2.0, "attention.sliding_window": 8,
     },
     "olmo2": {**BASE, "attention.layer_norm_rms_epsilon": 1e-5},
     "granite": {
@@ -191,6 +194,7 @@ PIPELINE = [
 ]
 BOTH_HEADS = [(arch, tied) for arch, _ in PIPELINE for tied in TINY_ARCHITECTURES[arch].heads]
 TARGET = "llamacpp:phi-3"
+PROMPTS = [Prompt("en", "The quick brown"), Prompt("code", "def f(x):")]
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +258,17 @@ def test_heal_starts_from_the_models_own_softmax_and_trains_every_weight(transpl
     assert changed == set(before.state_dict()) and all(torch.isfinite(w).all() for w in after.state_dict().values())
     reader = GGUFReader(export_gguf(str(healed), tmp_path / "healed.gguf", kind="f32").path)
     assert reader.fields["general.architecture"].contents() == GGUF_ARCH[arch]
+
+
+@pytest.mark.parametrize("arch,tied", PIPELINE)
+def test_heal_toward_the_source_then_draft_for_the_target(transplants, text, tmp_path, monkeypatch, arch, tied):
+    """Toward its source, whose vocabulary is another, heal trains every architecture with finite weights; the
+    healed folder drafts for the transplant in transformers' assisted generation with the target's own output,
+    and UAG drafts with the source."""
+    monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path / "cache"))
+    out, healed = transplants[arch, tied][0], tmp_path / "healed"
+    options = HealOptions(steps=1, batch_size=1, seq_len=24, warmup=1)
+    assert heal(str(out), [str(text)], healed, options).steps == 1
+    assert all(torch.isfinite(w).all() for w in AutoModelForCausalLM.from_pretrained(healed).state_dict().values())
+    report = bench_draft(str(out), [str(healed)], json.loads((out / REPORT_FILE).read_text())["source"], prompts=PROMPTS, max_new_tokens=6)
+    assert [mode.identical_to_target for mode in report.modes] == [True, True, True] and not report.failures
