@@ -15,7 +15,7 @@ import torch
 
 from .errors import TokswapError, first_line
 from .loading import load_language_model
-from .scaling import logits_scaling
+from .checkpoint import logits_scaling
 from .specs import Spec
 
 SHARED = 0.99  # SmolLM2-135M: 816 of its 818 calibration vectors have h·μ > 0

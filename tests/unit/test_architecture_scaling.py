@@ -15,7 +15,7 @@ from tokswap.heal.teachers import ModelTeacher, TeacherSetup
 from tokswap.heal.train import Student
 from tokswap.hidden_mean import CALIBRATION_TEXTS, output_inputs
 from tokswap.hypernet import objective
-from tokswap.scaling import input_rows, output_logits
+from tokswap.checkpoint import input_rows, output_logits
 from tokswap.specs import resolve
 from tokswap.training.lazy_rows import LazyRows
 

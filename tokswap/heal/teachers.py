@@ -20,8 +20,7 @@ import torch
 
 from ..byte_vocab import byte_vocab
 from ..cache import stored_tensors
-from ..checkpoint import frozen, load_causal_lm
-from ..scaling import output_logits
+from ..checkpoint import frozen, load_causal_lm, output_logits
 from ..specs import Spec
 from ..tokenizer_io import bos_prefix, load_tokenizer
 from .batches import sequences

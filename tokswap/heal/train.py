@@ -29,14 +29,13 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from ..alignment import align
 from ..byte_vocab import byte_vocab
 from ..cache import disk_size, human_size
-from ..checkpoint import embedding_rows, frozen, load_causal_lm, model_embeddings
+from ..checkpoint import embedding_rows, frozen, input_rows, load_causal_lm, model_embeddings, output_logits
 from ..contract import vocabulary_checks
 from ..drafting.draft_vocab_file import DRAFT_VOCAB_FILE
 from ..errors import TokswapError
 from ..loading import checked_specs
 from ..model_card import is_tokswap_folder, report_json, write_model_card
 from ..report import REPORT_FILE
-from ..scaling import input_rows, output_logits
 from ..specs import Spec, resolve
 from ..texts import draw_windows, read_text_file, text_paths
 from ..tokenizer_io import bos_prefix, load_tokenizer, save_tokenizer

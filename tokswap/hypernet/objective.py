@@ -18,10 +18,9 @@ import torch.nn.functional as F
 
 from ..alignment import AlignmentPlan, align
 from ..byte_vocab import ByteVocab, byte_vocab
-from ..checkpoint import Embeddings, frozen, model_embeddings
+from ..checkpoint import Embeddings, frozen, input_rows, model_embeddings, output_logits
 from ..loading import load_language_model
 from ..pieces import piece_means, source_pieces
-from ..scaling import input_rows, output_logits
 from ..training.sampled_softmax import weighted_log_softmax
 from .model import HypernetConfig, predict
 from .sampling import SampledTokenizer, sample_tokenizer
