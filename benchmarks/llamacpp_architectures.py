@@ -22,7 +22,7 @@ defaults keep K and V in float16, parts from transformers' greedy path wherever 
 The llama.cpp tools are built once into the cache.
 
     PYTHONPATH=. python benchmarks/llamacpp_architectures.py [--targets llamacpp:phi-3 ...] [--types f32 f16 q8_0]
-        [--architectures llama llama3 ...] [--tokens 32] [--threads N] [--json]
+        [--architectures llama llama3 ...] [--tokens 32] [--prompts 5] [--one-head] [--threads N] [--json]
 """
 
 from __future__ import annotations
@@ -210,10 +210,11 @@ def measure(folder: Path, gguf: Path, prompts: list[str], tokens: int, work: Pat
         default = max(default, np.abs(default_logits[: len(logits)] - logits).max() / scale)
         if gelu16 is not None:
             table = max(table, np.abs(exact_logits[: len(logits)] - _last_logits(gelu16, ids)).max() / scale)
-        output = _run([str(built_tool("llama-simple")), "-m", str(gguf), "-n", str(tokens), prompt]).stdout
-        agreed, of, margin = greedy_agreement(model, pieces, ends, ids, output, tokens)
-        agreements, total = [*agreements, agreed], total + of
-        splits += [] if margin is None else [margin]
+        if tokens:
+            output = _run([str(built_tool("llama-simple")), "-m", str(gguf), "-n", str(tokens), prompt]).stdout
+            agreed, of, margin = greedy_agreement(model, pieces, ends, ids, output, tokens)
+            agreements, total = [*agreements, agreed], total + of
+            splits += [] if margin is None else [margin]
     return {
         "logits_exact": float(exact),
         "logits_file": None if rounded is None else float(file),
@@ -222,7 +223,7 @@ def measure(folder: Path, gguf: Path, prompts: list[str], tokens: int, work: Pat
         "logits_default": float(default),
         "greedy": sum(agreements),
         "greedy_of": total,
-        "greedy_fewest": min(agreements),
+        "greedy_fewest": min(agreements, default=0),
         "split_margins": splits,
     }
 
@@ -232,7 +233,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--targets", nargs="+", default=["llamacpp:phi-3"], help="the vocabularies the tiny models are transplanted onto, each in turn")
     parser.add_argument("--architectures", nargs="+", default=list(TINY_ARCHITECTURES), choices=list(TINY_ARCHITECTURES))
     parser.add_argument("--types", nargs="+", default=["f32", "f16", "q8_0"])
-    parser.add_argument("--tokens", type=int, default=32, help="greedy tokens per prompt")
+    parser.add_argument("--tokens", type=int, default=32, help="greedy tokens per prompt (0: no greedy run)")
+    parser.add_argument("--prompts", type=int, default=len(PROMPTS), help="how many of the prompts")
+    parser.add_argument("--one-head", action="store_true", help="only the first head kind of each architecture (tied where it has one)")
     parser.add_argument("--threads", type=int, help="llama-debug's threads (default: its own; llama-simple takes no such flag)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -240,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = byte_level_bpe()
     files, jobs = {}, []
     for number, (target, arch) in enumerate((target, arch) for target in args.targets for arch in args.architectures):
-        for tied in TINY_ARCHITECTURES[arch].heads:
+        for tied in TINY_ARCHITECTURES[arch].heads[: 1 if args.one_head else None]:
             source = tiny_model(work / f"source-{arch}-{tied}", tokenizer, arch, tied=tied, seed=3)
             folder = work / f"{number}-{arch}-{tied}"
             transplant(str(source), target, folder)
@@ -258,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     _run([sys.executable, str(Path(__file__).with_name("llamacpp_convert.py")), str(source), str(work / "jobs.json")])
     rows = []
     for (target, arch, tied, kind), (folder, ours, theirs) in files.items():
-        figures = measure(folder, ours, PROMPTS, args.tokens, work, [] if args.threads is None else ["-t", str(args.threads)])
+        figures = measure(folder, ours, PROMPTS[: args.prompts], args.tokens, work, [] if args.threads is None else ["-t", str(args.threads)])
         rows.append(Row(target, arch, tied, kind, same_as_converter(ours, theirs), **figures))
         print(json.dumps(asdict(rows[-1])), file=sys.stderr, flush=True)
     if args.json:
@@ -270,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
 def table(rows: list[Row]) -> str:
     lines = [
         "tiny models transplanted onto each target; logits: largest |llama.cpp - transformers| / largest |logit| over "
-        "the vocabulary, last position of 5 prompts",
+        "the vocabulary, last position of each prompt",
         f"{'target':18s} {'architecture':13s} {'head':6s} {'type':5s} {'exact':>8s} {'vs file':>8s} {'rounding':>8s} {'f16 GELU':>8s} {'defaults':>8s} "
         f"{'greedy':>8s} {'fewest':>6s} {'margins at splits':>18s}  converter",
     ]
