@@ -191,7 +191,9 @@ def _last_logits(model, ids: list[int]) -> np.ndarray:
 
 def measure(folder: Path, gguf: Path, prompts: list[str], tokens: int, work: Path, threads: list[str]) -> dict:
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-    gelu16, rounded = with_float16_gelu(model), _with_file_weights(model, gguf)
+    # An f32 file holds the folder's weights: nothing to round, and reading it back costs transformers' whole
+    # vocabulary parse (a minute on Gemma-3's).
+    gelu16, rounded = with_float16_gelu(model), (None if gguf.stem.endswith("-f32") else _with_file_weights(model, gguf))
     tokenizer = folder_tokenizer(folder)
     pieces, ends = _pieces(tokenizer), set(byte_vocab(tokenizer).unproducible())
     exact = file = rounding = default = table = 0.0
