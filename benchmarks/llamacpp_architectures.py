@@ -189,11 +189,11 @@ def _last_logits(model, ids: list[int]) -> np.ndarray:
         return model(torch.tensor([ids])).logits[0, -1].double().numpy()
 
 
-def measure(folder: Path, gguf: Path, prompts: list[str], tokens: int, work: Path, threads: list[str]) -> dict:
+def measure(folder: Path, gguf: Path, kind: str, prompts: list[str], tokens: int, work: Path, threads: list[str]) -> dict:
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     # An f32 file holds the folder's weights: nothing to round, and reading it back costs transformers' whole
     # vocabulary parse (a minute on Gemma-3's).
-    gelu16, rounded = with_float16_gelu(model), (None if gguf.stem.endswith("-f32") else _with_file_weights(model, gguf))
+    gelu16, rounded = with_float16_gelu(model), (None if kind == "f32" else _with_file_weights(model, gguf))
     tokenizer = folder_tokenizer(folder)
     pieces, ends = _pieces(tokenizer), set(byte_vocab(tokenizer).unproducible())
     exact = file = rounding = default = table = 0.0
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     _run([sys.executable, str(Path(__file__).with_name("llamacpp_convert.py")), str(source), str(work / "jobs.json")])
     rows = []
     for (target, arch, tied, kind), (folder, ours, theirs) in files.items():
-        figures = measure(folder, ours, PROMPTS[: args.prompts], args.tokens, work, [] if args.threads is None else ["-t", str(args.threads)])
+        figures = measure(folder, ours, kind, PROMPTS[: args.prompts], args.tokens, work, [] if args.threads is None else ["-t", str(args.threads)])
         rows.append(Row(target, arch, tied, kind, same_as_converter(ours, theirs), **figures))
         print(json.dumps(asdict(rows[-1])), file=sys.stderr, flush=True)
     if args.json:

@@ -16,20 +16,8 @@ import torch
 from gguf import MODEL_ARCH, MODEL_ARCH_NAMES, MODEL_TENSOR, TENSOR_NAMES, GGUFWriter, RopeScalingType
 
 from ..errors import TokswapError
+from .hparams import FULL, SLIDING, head_dim, heads_fill_hidden, rope_parameters
 from .recurrent import lfm2_keys, lfm2_layout, lfm2_limits, qwen35_keys, qwen35_layout, qwen35_limits, qwen35_rename
-
-FULL, SLIDING = "full_attention", "sliding_attention"
-
-
-def rope_parameters(config) -> dict[str, dict]:
-    """Rope parameters per attention kind: transformers gives one dict, or one per layer type (Gemma-3)."""
-    params = getattr(config, "rope_parameters", None) or {"rope_type": "default", "rope_theta": getattr(config, "rope_theta", 10000.0)}
-    return params if FULL in params else {FULL: params}
-
-
-def _head_dim(config) -> int:
-    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-
 
 def _shape_keys(writer: GGUFWriter, config) -> None:
     """The model's shape, which every converter class writes."""
@@ -60,7 +48,7 @@ def _text_model_keys(writer: GGUFWriter, config, rows: int) -> None:
 def _llama_keys(writer: GGUFWriter, config, rows: int) -> None:
     _text_model_keys(writer, config, rows)
     writer.add_vocab_size(rows)
-    writer.add_rope_dimension_count(_head_dim(config))
+    writer.add_rope_dimension_count(head_dim(config))
 
 
 def _gemma3_keys(writer: GGUFWriter, config, rows: int) -> None:
@@ -140,7 +128,7 @@ def _llama3_rope_factors(config) -> list[tuple[str, torch.Tensor]]:
     rope = rope_parameters(config)[FULL]
     if rope.get("rope_type") != "llama3":
         return []
-    dim = _head_dim(config)
+    dim = head_dim(config)
     freqs = 1.0 / (rope["rope_theta"] ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
     factor, low, high, context = rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"], rope["original_max_position_embeddings"]
     divisors = []
@@ -210,20 +198,14 @@ def _smollm3_limits(config) -> str | None:
     return _full_attention_limit(config)
 
 
-def _heads_fill_hidden(config) -> str | None:
-    if _head_dim(config) * config.num_attention_heads != config.hidden_size:
-        return f"head_dim {_head_dim(config)} x {config.num_attention_heads} heads is not hidden_size {config.hidden_size}, which llama.cpp's graph assumes"
-    return None
-
-
 def _olmo2_limits(config) -> str | None:
-    return _heads_fill_hidden(config) or _attention_bias_limit(config)
+    return heads_fill_hidden(config) or _attention_bias_limit(config)
 
 
 def _granite_limits(config) -> str | None:
     if not all((config.attention_multiplier, config.embedding_multiplier, config.residual_multiplier, config.logits_scaling)):
         return "a multiplier of 0 is not written by the converter, and llama.cpp would read 1"
-    return _heads_fill_hidden(config)
+    return heads_fill_hidden(config)
 
 
 def _gemma2_limits(config) -> str | None:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import torch
 from gguf import GGUFWriter
 
+from .hparams import FULL, head_dim, heads_fill_hidden, rope_parameters
+
 Layout = Callable[[torch.Tensor], torch.Tensor]
 
 # llama.cpp's qwen35 graph L2-normalizes q and k with the model's RMS-norm epsilon, transformers with this one.
@@ -22,11 +24,6 @@ _ONE_KIND = "llama.cpp's {arch} graph needs both {kinds} layers (with one kind m
 _QWEN35_SECTIONS = [11, 11, 10]
 
 
-def _rope(config) -> dict:
-    params = getattr(config, "rope_parameters", None) or {}
-    return params.get("full_attention", params)
-
-
 def _text_keys(writer: GGUFWriter, config, feed_forward: int, head_count_kv, rms_eps: float) -> None:
     """What the converter's `TextModel` writes, for a dense config without rope scaling."""
     writer.add_block_count(config.num_hidden_layers)
@@ -35,9 +32,9 @@ def _text_keys(writer: GGUFWriter, config, feed_forward: int, head_count_kv, rms
     writer.add_feed_forward_length(feed_forward)
     writer.add_head_count(config.num_attention_heads)
     writer.add_head_count_kv(head_count_kv)
-    if "mrope_section" in _rope(config):
+    if "mrope_section" in rope_parameters(config)[FULL]:
         writer.add_rope_dimension_sections(_sections(config))
-    writer.add_rope_freq_base(float(_rope(config)["rope_theta"]))
+    writer.add_rope_freq_base(float(rope_parameters(config)[FULL]["rope_theta"]))
     writer.add_layer_norm_rms_eps(rms_eps)
     if config.to_dict().get("head_dim") is not None:
         writer.add_key_length(config.head_dim)
@@ -69,13 +66,12 @@ def lfm2_keys(writer: GGUFWriter, config, rows: int) -> None:
 
 
 def lfm2_limits(config) -> str | None:
-    head_dim = config.to_dict().get("head_dim") or config.hidden_size // config.num_attention_heads
     if config.conv_bias:
         return "convolution biases are not in llama.cpp's lfm2 graph"
     if set(config.layer_types) - {"conv", "full_attention"}:
         return f"layer kinds {sorted(set(config.layer_types) - {'conv', 'full_attention'})} are not llama.cpp's lfm2 (convolution, full attention)"
-    if head_dim * config.num_attention_heads != config.hidden_size:
-        return f"head_dim {head_dim} x {config.num_attention_heads} heads is not hidden_size {config.hidden_size}, which llama.cpp's lfm2 graph assumes"
+    if reason := heads_fill_hidden(config):
+        return reason
     if len(set(config.layer_types)) < 2:
         return _ONE_KIND.format(kinds="convolution and attention", arch="lfm2")
     if config.conv_L_cache < 2:
@@ -93,7 +89,7 @@ def lfm2_layout(config, name: str, gguf_name: str) -> Layout | None:
 
 
 def _sections(config) -> list[int]:
-    sections = list(_rope(config).get("mrope_section", _QWEN35_SECTIONS))
+    sections = list(rope_parameters(config)[FULL].get("mrope_section", _QWEN35_SECTIONS))
     return (sections + [0] * 4)[:4]
 
 
@@ -110,16 +106,12 @@ def qwen35_keys(writer: GGUFWriter, config, rows: int) -> None:
     writer.add_array(f"{writer.arch}.attention.recurrent_layers", [kind == "linear_attention" for kind in config.layer_types])
     writer.add_full_attention_interval(config.to_dict().get("full_attention_interval", 4))
     writer.add_rope_dimension_count(_qwen35_rope_dimensions(config))
-    if "mrope_section" not in _rope(config):
+    if "mrope_section" not in rope_parameters(config)[FULL]:
         writer.add_rope_dimension_sections(_sections(config))
 
 
-def _qwen35_head_dim(config) -> int:
-    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-
-
 def _qwen35_rope_dimensions(config) -> int:
-    return int(_qwen35_head_dim(config) * _rope(config).get("partial_rotary_factor", 0.25))
+    return int(head_dim(config) * rope_parameters(config)[FULL].get("partial_rotary_factor", 0.25))
 
 
 def qwen35_limits(config) -> str | None:
@@ -136,8 +128,8 @@ def qwen35_limits(config) -> str | None:
         return f"layer kinds {sorted(set(config.layer_types) - {'linear_attention', 'full_attention'})} are not llama.cpp's qwen35 (linear, full attention)"
     if len(set(config.layer_types)) < 2:
         return _ONE_KIND.format(kinds="linear and full attention", arch="qwen35")
-    if sum(_sections(config)) > _qwen35_head_dim(config):
-        return f"rope sections {_sections(config)} are wider than head_dim {_qwen35_head_dim(config)}, which ggml's rope refuses"
+    if sum(_sections(config)) > head_dim(config):
+        return f"rope sections {_sections(config)} are wider than head_dim {head_dim(config)}, which ggml's rope refuses"
     if _qwen35_rope_dimensions(config) % 2:
         return f"{_qwen35_rope_dimensions(config)} rotated dimensions per head are not pairs"
     unrotated = _unrotated_pairs(config)
