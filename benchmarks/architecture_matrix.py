@@ -100,19 +100,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--architectures", nargs="+", default=list(TINY_ARCHITECTURES), choices=list(TINY_ARCHITECTURES))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="architecture-matrix-"))
-    text = root / "text.txt"
-    text.write_text(TEXT * 2 + MORE * 20)
-    tokenizer, rows = byte_level_bpe(), []
-    for arch in args.architectures:
-        for tied in TINY_ARCHITECTURES[arch].heads:
-            source = tiny_model(root / f"source-{arch}-{tied}", tokenizer, arch, tied=tied, seed=3)
-            for number, target in enumerate(args.targets):
-                work = root / f"{arch}-{tied}-{number}"
-                work.mkdir()
-                rows.append(Row(target, arch, tied, **check(source, target, work, text)))
-                print(json.dumps(asdict(rows[-1])), file=sys.stderr, flush=True)
-    print(json.dumps([asdict(row) for row in rows], indent=2) if args.json else table(rows))
+    with tempfile.TemporaryDirectory(prefix="architecture-matrix-") as name:
+        root = Path(name)
+        text = root / "text.txt"
+        text.write_text(TEXT * 2 + MORE * 20)
+        tokenizer, rows = byte_level_bpe(), []
+        for arch in args.architectures:
+            for tied in TINY_ARCHITECTURES[arch].heads:
+                source = tiny_model(root / f"source-{arch}-{tied}", tokenizer, arch, tied=tied, seed=3)
+                for number, target in enumerate(args.targets):
+                    work = root / f"{arch}-{tied}-{number}"
+                    work.mkdir()
+                    rows.append(Row(target, arch, tied, **check(source, target, work, text)))
+                    print(json.dumps(asdict(rows[-1])), file=sys.stderr, flush=True)
+        print(json.dumps([asdict(row) for row in rows], indent=2) if args.json else table(rows))
 
 
 if __name__ == "__main__":

@@ -241,35 +241,36 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, help="llama-debug's threads (default: its own; llama-simple takes no such flag)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="llamacpp-architectures-"))
-    tokenizer = byte_level_bpe()
-    files, jobs = {}, []
-    for number, (target, arch) in enumerate((target, arch) for target in args.targets for arch in args.architectures):
-        for tied in TINY_ARCHITECTURES[arch].heads[: 1 if args.one_head else None]:
-            source = tiny_model(work / f"source-{arch}-{tied}", tokenizer, arch, tied=tied, seed=3)
-            folder = work / f"{number}-{arch}-{tied}"
-            transplant(str(source), target, folder)
-            for kind in args.types:
-                # Named after the architecture: the name written is the file's, and llama.cpp must read the
-                # vocabulary the same whatever it is ("phi3" in a name once gave it Phi-3's token rules).
-                ours, theirs = work / f"{arch}{number}{tied:d}-{kind}.gguf", work / f"converted{number}{tied:d}-{kind}.gguf"
-                export_gguf(str(folder), ours, kind=kind)
-                files[target, arch, tied, kind] = folder, ours, theirs
-                jobs.append([str(folder), str(theirs), kind])
-            print(f"exported {arch} tied={tied} onto {target}", file=sys.stderr, flush=True)
-    (work / "jobs.json").write_text(json.dumps(jobs))
-    source = cache_dir("llamacpp-build") / "source"
-    built_tool("llama-simple")  # the sources are unpacked with the first tool built
-    _run([sys.executable, str(Path(__file__).with_name("llamacpp_convert.py")), str(source), str(work / "jobs.json")])
-    rows = []
-    for (target, arch, tied, kind), (folder, ours, theirs) in files.items():
-        figures = measure(folder, ours, kind, PROMPTS[: args.prompts], args.tokens, work, [] if args.threads is None else ["-t", str(args.threads)])
-        rows.append(Row(target, arch, tied, kind, same_as_converter(ours, theirs), **figures))
-        print(json.dumps(asdict(rows[-1])), file=sys.stderr, flush=True)
-    if args.json:
-        json.dump([asdict(row) for row in rows], sys.stdout, indent=2)
-    else:
-        print(table(rows))
+    with tempfile.TemporaryDirectory(prefix="llamacpp-architectures-") as name:
+        work = Path(name)
+        tokenizer = byte_level_bpe()
+        files, jobs = {}, []
+        for number, (target, arch) in enumerate((target, arch) for target in args.targets for arch in args.architectures):
+            for tied in TINY_ARCHITECTURES[arch].heads[: 1 if args.one_head else None]:
+                source = tiny_model(work / f"source-{arch}-{tied}", tokenizer, arch, tied=tied, seed=3)
+                folder = work / f"{number}-{arch}-{tied}"
+                transplant(str(source), target, folder)
+                for kind in args.types:
+                    # Named after the architecture: the name written is the file's, and llama.cpp must read the
+                    # vocabulary the same whatever it is ("phi3" in a name once gave it Phi-3's token rules).
+                    ours, theirs = work / f"{arch}{number}{tied:d}-{kind}.gguf", work / f"converted{number}{tied:d}-{kind}.gguf"
+                    export_gguf(str(folder), ours, kind=kind)
+                    files[target, arch, tied, kind] = folder, ours, theirs
+                    jobs.append([str(folder), str(theirs), kind])
+                print(f"exported {arch} tied={tied} onto {target}", file=sys.stderr, flush=True)
+        (work / "jobs.json").write_text(json.dumps(jobs))
+        source = cache_dir("llamacpp-build") / "source"
+        built_tool("llama-simple")  # the sources are unpacked with the first tool built
+        _run([sys.executable, str(Path(__file__).with_name("llamacpp_convert.py")), str(source), str(work / "jobs.json")])
+        rows = []
+        for (target, arch, tied, kind), (folder, ours, theirs) in files.items():
+            figures = measure(folder, ours, kind, PROMPTS[: args.prompts], args.tokens, work, [] if args.threads is None else ["-t", str(args.threads)])
+            rows.append(Row(target, arch, tied, kind, same_as_converter(ours, theirs), **figures))
+            print(json.dumps(asdict(rows[-1])), file=sys.stderr, flush=True)
+        if args.json:
+            json.dump([asdict(row) for row in rows], sys.stdout, indent=2)
+        else:
+            print(table(rows))
 
 
 def table(rows: list[Row]) -> str:
