@@ -11,6 +11,8 @@ from tokswap.byte_vocab import byte_vocab
 from tokswap.checkpoint import frozen, load_causal_lm, model_embeddings
 from tokswap.drafting.draft_vocab_file import DraftVocab
 from tokswap.drafting.hot_head import with_hot_head
+from tokswap.heal import head_summary
+from tokswap.heal.head_summary import NORMALIZER_ROWS
 from tokswap.heal.teachers import ModelTeacher, TeacherSetup
 from tokswap.heal.train import Student
 from tokswap.hidden_mean import CALIBRATION_TEXTS, output_inputs
@@ -83,12 +85,18 @@ def test_the_heal_student_gives_the_models_log_probabilities(model, ids):
 
 
 @torch.no_grad()
-def test_the_heal_teachers_logits_are_the_models(folder, bpe_tok, ids):
+@pytest.mark.parametrize("rows", [NORMALIZER_ROWS, 5])
+def test_the_heal_teachers_logits_are_the_models(folder, bpe_tok, ids, rows, monkeypatch):
+    """With the normalizer taken a few positions at a time, the head gives what the model gives."""
+    monkeypatch.setattr(head_summary, "NORMALIZER_ROWS", rows)
     teacher = ModelTeacher(resolve(str(folder)), TeacherSetup(torch.device("cpu"), torch.float32, 0), bpe_tok, top_k=4)
-    seqs, _, logits, normalizer = teacher._logits([ids[0].tolist()])
+    seqs, _, head = teacher._read([ids[0].tolist()], 4, picked=True)
     expected = teacher.model(seqs.inputs).logits[:, :-1]
-    _close(logits, expected)
-    _close(normalizer, expected.logsumexp(-1))
+    _close(head.normalizer, expected.logsumexp(-1))
+    top = expected.topk(4, dim=-1)
+    _close(head.top_logits, top.values)
+    _close(expected.gather(-1, head.top_ids), top.values)
+    _close(head.picked, expected.gather(-1, seqs.inputs[:, 1:, None]).squeeze(-1))
 
 
 @torch.no_grad()

@@ -5,7 +5,9 @@ its proposals are accepted: the target's own generations, not only the corpus. A
 text alone learns the corpus; one trained on the target's continuations learns the target.
 
 Prompts for a block of `BLOCK` steps are drawn together and continued in one batch (decoding is bound by
-reading the weights, so 32 sequences cost little more than 4). A block depends only on (seed, block,
+reading the weights, so 32 sequences cost little more than 4), into a static key-value cache (a dynamic one
+grows by concatenation at every token: 16.0 s a block for Gemma-3 on one thread here, 11.8 s static; every
+architecture in `gguf.architectures` generates the same tokens either way). A block depends only on (seed, block,
 process), its continuations are kept in the cache's bounded store like teacher outputs, and a step takes
 its share from its block, so a resumed run continues exactly as an uninterrupted one.
 """
@@ -62,7 +64,7 @@ class Continuations:
         width = inputs.shape[1]
         torch.manual_seed(rng.getrandbits(63))
         sampling = {"do_sample": True, "temperature": self.temperature, "top_k": 0, "top_p": 1.0} if self.temperature > 0 else {"do_sample": False, "top_k": None, "top_p": None}
-        new = self.teacher.model.generate(inputs, attention_mask=mask, max_new_tokens=self.seq_len - prompt_len, pad_token_id=pad, **sampling)[:, width:].cpu()
+        new = self.teacher.model.generate(inputs, attention_mask=mask, max_new_tokens=self.seq_len - prompt_len, pad_token_id=pad, cache_implementation="static", **sampling)[:, width:].cpu()
         sequences = []
         for prompt, tokens in zip(prompts, new.tolist()):
             stop = next((i + 1 for i, token in enumerate(tokens) if token in ends), len(tokens))

@@ -20,11 +20,12 @@ import torch
 
 from ..byte_vocab import byte_vocab
 from ..cache import stored_tensors
-from ..checkpoint import frozen, load_causal_lm, output_logits
+from ..checkpoint import frozen, load_causal_lm
 from ..specs import Spec
 from ..tokenizer_io import bos_prefix, load_tokenizer
-from .batches import sequences
+from .batches import Sequences, sequences
 from .chunks import text_ends
+from .head_summary import HeadSummary, head_summary
 
 
 def fingerprint(*parts) -> str:
@@ -58,14 +59,13 @@ class Teacher:
         return stored_tensors("heal-teacher", fingerprint(self.kind, self.spec.text, key), what, self.setup.cache_bytes, lambda: self.compute(windows, student_ids))
 
     @torch.no_grad()
-    def _logits(self, ids: list[list[int]]) -> tuple:
-        """The inputs, the final hidden states, and each position's next-token logits with their log
-        normalizer in float32 (one sequence at a time, so a 262k-row vocabulary never needs a float32 copy
-        of the whole batch)."""
+    def _read(self, ids: list[list[int]], top_k: int, picked: bool) -> tuple[Sequences, torch.Tensor, HeadSummary]:
+        """The inputs, the final hidden states, and what the head gives at each position: its log normalizer,
+        its `top_k` logits, and with `picked` the logit of the next token."""
         seqs = sequences(self.prefix, ids)
         hidden = self.model.base_model(input_ids=seqs.inputs.to(self.setup.device)).last_hidden_state
-        logits = output_logits(self.model, hidden[:, :-1], self.model.get_output_embeddings().weight)
-        return seqs, hidden, logits, torch.stack([torch.logsumexp(row.float(), dim=-1) for row in logits])
+        chosen = seqs.inputs[:, 1:].to(hidden.device) if picked else None
+        return seqs, hidden, head_summary(self.model, hidden[:, :-1], top_k, chosen)
 
     def compute(self, windows: list[str], student_ids: list[list[int]]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -87,9 +87,8 @@ class SourceTeacher(Teacher):
 
     def compute(self, windows: list[str], covered: list[int]) -> dict[str, torch.Tensor]:
         ids = [self.tokens(window, n) for window, n in zip(windows, covered)]
-        seqs, hidden, logits, normalizer = self._logits(ids)
-        nxt, _ = seqs.targets()
-        picked = (logits.gather(-1, nxt.to(logits.device).unsqueeze(-1)).squeeze(-1).float() - normalizer).cpu()
+        seqs, hidden, head = self._read(ids, 0, picked=True)
+        picked = (head.picked - head.normalizer).cpu()
         out = {}
         for i, row in enumerate(ids):
             out[f"ids{i}"] = torch.tensor(row, dtype=torch.int32)
@@ -106,8 +105,7 @@ class ModelTeacher(Teacher):
         self.top_k = top_k
 
     def compute(self, windows: list[str], student_ids: list[list[int]]) -> dict[str, torch.Tensor]:
-        _, _, logits, normalizer = self._logits(student_ids)
-        top = logits.topk(self.top_k, dim=-1)
-        logp = top.values.float() - normalizer.unsqueeze(-1)
+        _, _, head = self._read(student_ids, self.top_k, picked=False)
+        logp = head.top_logits - head.normalizer.unsqueeze(-1)
         rest = torch.log1p(-logp.exp().sum(-1).clamp(max=1 - 1e-6))
-        return {"ids": top.indices.to(torch.int32).cpu(), "logp": logp.cpu(), "rest": rest.cpu()}
+        return {"ids": head.top_ids.to(torch.int32).cpu(), "logp": logp.cpu(), "rest": rest.cpu()}
