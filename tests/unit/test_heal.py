@@ -13,12 +13,15 @@ from safetensors.torch import load_file
 
 from tokswap.alignment import align
 from tokswap.byte_vocab import byte_vocab
+from tokswap.checkpoint import load_causal_lm
 from tokswap.cli import main
 from tokswap.heal.batches import sequences
 from tokswap.heal.chunks import Side, chunk_sums, shared_chunks, text_ends
 from tokswap.heal.options import HealOptions
 from tokswap.heal.train import heal
 from tokswap.pipeline import transplant
+from tokswap.specs import resolve
+from tokswap.tokenizer_io import bos_prefix
 from tokswap.training.sampled_softmax import candidate_rows
 
 FAST = dict(batch_size=2, seq_len=24, warmup=2, lr=3e-2, negatives=50, save_every=2)
@@ -233,23 +236,47 @@ def test_a_healed_folder_keeps_its_dtype_and_hot_vocabulary(tmp_path, tied_model
 
 
 def test_the_teacher_continues_prompts_cut_from_the_data(tmp_path, transplanted, spm_tok, data):
-    from tokswap.heal.generation import BLOCK, Continuations
+    from tokswap.heal.generation import BLOCK, TeacherContinuations
     from tokswap.heal.teachers import ModelTeacher, TeacherSetup
-    from tokswap.specs import resolve
 
     teacher = ModelTeacher(resolve(str(tiny_llama(tmp_path / "teacher", spm_tok, seed=5))), TeacherSetup(torch.device("cpu"), torch.float32, 10**8), spm_tok, 8)
     texts = [(data / "a.txt").read_text()]
-    pool = Continuations(teacher, spm_tok, texts, per_step=2, seq_len=16, temperature=0.0, key="k")
+    pool = TeacherContinuations(teacher, spm_tok, texts, per_step=2, seq_len=16, temperature=0.0, key="k")
     first = pool.for_step(seed=0, step=1, process=0)
     assert len(first) == 2 and all(4 < len(row) <= 16 for row in first)
     prompt = first[0][:4]
     inputs = torch.tensor([teacher.prefix + prompt])
     greedy = teacher.model.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=12, do_sample=False, top_k=None, top_p=None)[0, inputs.shape[1] :].tolist()
     assert first[0][4:] == greedy[: len(first[0]) - 4]  # the teacher's own greedy continuation
-    again = Continuations(teacher, spm_tok, texts, per_step=2, seq_len=16, temperature=0.0, key="k")
+    again = TeacherContinuations(teacher, spm_tok, texts, per_step=2, seq_len=16, temperature=0.0, key="k")
     assert again.for_step(seed=0, step=1, process=0) == first and again.for_step(0, BLOCK, 0) != first
     report = heal(str(transplanted), [str(data)], tmp_path / "healed", HealOptions(steps=2, teacher=str(teacher.spec.path), generated=0.5, **FAST))
     assert report.steps == 2 and report.tokens > 0
+
+
+def test_on_policy_windows_are_the_students_own_text_and_resume_exactly(tmp_path, transplanted, spm_tok, data, monkeypatch):
+    """With --on-policy the student writes a share of the windows at each block's first step; a run resumed
+    inside a block trains on the block the interrupted run wrote, so it ends where an uninterrupted one does."""
+    from tokswap.heal import generation
+
+    teacher = tiny_llama(tmp_path / "teacher", spm_tok, seed=5)
+    monkeypatch.setattr(generation, "BLOCK", 4)
+    written = []
+    original = generation.StudentContinuations._block
+    monkeypatch.setattr(generation.StudentContinuations, "_block", lambda self, *a: written.append(a) or original(self, *a))
+    options = dict(teacher=str(teacher), on_policy=0.5, generated=0.0, student_temperature=0.0, mismatch_weight=2.0, train="embeddings", **FAST)
+    heal(str(transplanted), [str(data)], tmp_path / "straight", HealOptions(steps=6, **options))
+    assert [block for _, block, _ in written] == [0, 1]
+    heal(str(transplanted), [str(data)], tmp_path / "resumed", HealOptions(steps=3, **options))
+    heal(str(transplanted), [str(data)], tmp_path / "resumed", HealOptions(steps=6, **options))
+    assert [block for _, block, _ in written[2:]] == [0, 1]  # block 0 was not written again on resuming at step 3
+    torch.testing.assert_close(_rows(tmp_path / "resumed"), _rows(tmp_path / "straight"), atol=1e-6, rtol=0)
+    student = load_causal_lm(resolve(str(transplanted)))
+    pool = generation.StudentContinuations(student, bos_prefix(spm_tok), torch.float32, spm_tok, [(data / "a.txt").read_text()], 1, 16, 0.0)
+    (row,) = pool.for_step(seed=0, step=0, process=0)
+    inputs = torch.tensor([bos_prefix(spm_tok) + row[:4]])
+    greedy = student.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=12, do_sample=False, top_k=None, top_p=None)[0, inputs.shape[1] :].tolist()
+    assert row[4:] == greedy[: len(row) - 4]
 
 
 def test_the_head_reads_a_strided_batch_without_copying_its_weight_per_sequence(tmp_path, spm_tok):
@@ -259,7 +286,6 @@ def test_the_head_reads_a_strided_batch_without_copying_its_weight_per_sequence(
     from torch.profiler import ProfilerActivity, profile
 
     from tokswap.checkpoint import frozen, load_causal_lm
-    from tokswap.specs import resolve
 
     model = frozen(load_causal_lm(resolve(str(tiny_llama(tmp_path / "teacher", spm_tok, seed=5)))), torch.device("cpu")).to(torch.bfloat16)
     hidden = torch.randn(8, 6, model.config.hidden_size, dtype=torch.bfloat16)

@@ -1,20 +1,27 @@
-"""What the teacher says: its own continuations of prompts cut from the training text.
+"""Text a model writes for the student to learn on: continuations of prompts cut from the training text.
 
 DistillSpec (Zhou et al. 2024) found the data a drafter is distilled on to be the largest lever on how often
-its proposals are accepted: the target's own generations, not only the corpus. A drafter trained on corpus
-text alone learns the corpus; one trained on the target's continuations learns the target.
+its proposals are accepted. A drafter trained on corpus text alone learns the corpus; one trained on the
+target's continuations (`TeacherContinuations`, `--generated`) learns the target; one trained on its own
+continuations, scored by the target (`StudentContinuations`, `--on-policy`; GKD's on-policy distillation),
+learns where its own text leads it astray.
 
 Prompts for a block of `BLOCK` steps are drawn together and continued in one batch (decoding is bound by
 reading the weights, so 32 sequences cost little more than 4), into a static key-value cache (a dynamic one
 grows by concatenation at every token: 16.0 s a block for Gemma-3 on one thread here, 11.8 s static; every
-architecture in `gguf.architectures` generates the same tokens either way). A block depends only on (seed, block,
-process), its continuations are kept in the cache's bounded store like teacher outputs, and a step takes
-its share from its block, so a resumed run continues exactly as an uninterrupted one.
+architecture in `gguf.architectures` generates the same tokens either way). A step takes its share from its
+block. The teacher's blocks depend only on (seed, block, process) and are kept in the cache's bounded store
+like teacher outputs; the student's depend on its weights at the block's first step, so the block in use is
+saved with the run's state and a resumed run continues exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
 import torch
+from safetensors.torch import load_file, save_file
 
 from ..cache import stored_tensors
 from ..drafting.calibration import left_padded
@@ -23,53 +30,90 @@ from ..training.loop import step_rng
 from .teachers import ModelTeacher, fingerprint
 
 BLOCK = 16  # steps whose continuations are generated in one batch
-PROMPT_SHARE = 4  # a prompt is a quarter of --seq-len; the teacher writes the rest
+PROMPT_SHARE = 4  # a prompt is a quarter of --seq-len; the model writes the rest
 
 
 class Continuations:
-    """The teacher's continuations for each step, `per_step` sequences of `seq_len` tokens (prompt included;
-    shorter where the teacher ended)."""
+    """Continuations for each step, `per_step` sequences of `seq_len` tokens (prompt included; shorter where
+    the writer ended); `_block` generates one block's as `{"ids", "lengths"}`."""
 
-    def __init__(self, teacher: ModelTeacher, tokenizer, texts: list[str], per_step: int, seq_len: int, temperature: float, key: str):
-        self.teacher, self.tokenizer, self.texts = teacher, tokenizer, texts
+    stream = ""
+
+    def __init__(self, tokenizer, texts: list[str], per_step: int, seq_len: int, temperature: float):
+        self.tokenizer, self.texts = tokenizer, texts
         self.per_step, self.seq_len, self.temperature = per_step, seq_len, temperature
-        self.key = fingerprint(key, per_step, seq_len, temperature, BLOCK)
-        self.block: tuple[int, list[list[int]]] | None = None
+        self.block: tuple[int, dict[str, torch.Tensor]] | None = None
 
     def for_step(self, seed: int, step: int, process: int) -> list[list[int]]:
         block = step // BLOCK
         if self.block is None or self.block[0] != block:
-            self.block = (block, self._generate(seed, block, process))
-        offset = (step % BLOCK) * self.per_step
-        return self.block[1][offset : offset + self.per_step]
+            self.block = (block, self._block(seed, block, process))
+        rows = slice((step % BLOCK) * self.per_step, (step % BLOCK + 1) * self.per_step)
+        return [row[: int(length)].tolist() for row, length in zip(self.block[1]["ids"][rows], self.block[1]["lengths"][rows])]
 
-    def _generate(self, seed: int, block: int, process: int) -> list[list[int]]:
-        what = "heal's teacher outputs, one file a step; the least recently used go past --teacher-cache-gb"
-        key = fingerprint(self.key, seed, block, process)
-        stored = stored_tensors("heal-teacher", key, what, self.teacher.setup.cache_bytes, lambda: self._continue(seed, block, process))
-        return [row[: int(length)].tolist() for row, length in zip(stored["ids"], stored["lengths"])]
+    def _block(self, seed: int, block: int, process: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
 
     @torch.no_grad()
-    def _continue(self, seed: int, block: int, process: int) -> dict[str, torch.Tensor]:
-        """Prompts left-padded into one batch; each sequence is its prompt and the teacher's tokens after it,
-        up to and including the first token the teacher ends on."""
-        rng = step_rng(seed, block, process, "prompts")
+    def _write(self, model: torch.nn.Module, prefix: list[int], seed: int, block: int, process: int) -> dict[str, torch.Tensor]:
+        """Prompts left-padded into one batch; each sequence is its prompt and `model`'s tokens after it, up to
+        and including the first token it ends on."""
+        rng = step_rng(seed, block, process, f"prompts{self.stream}")
         prompt_len = max(1, self.seq_len // PROMPT_SHARE)
         windows = draw_windows(self.texts, rng, BLOCK * self.per_step, prompt_len * 16)
-        prompts = [self.teacher.prefix + self.tokenizer(w, add_special_tokens=False).input_ids[:prompt_len] for w in windows]
-        config = self.teacher.model.generation_config
+        prompts = [prefix + self.tokenizer(w, add_special_tokens=False).input_ids[:prompt_len] for w in windows]
+        config = model.generation_config
         ends = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
         pad = config.pad_token_id if config.pad_token_id is not None else self.tokenizer.pad_token_id or 0
-        inputs, mask = left_padded(prompts, pad, self.teacher.setup.device)
+        inputs, mask = left_padded(prompts, pad, next(model.parameters()).device)
         width = inputs.shape[1]
         torch.manual_seed(rng.getrandbits(63))
         sampling = {"do_sample": True, "temperature": self.temperature, "top_k": 0, "top_p": 1.0} if self.temperature > 0 else {"do_sample": False, "top_k": None, "top_p": None}
-        new = self.teacher.model.generate(inputs, attention_mask=mask, max_new_tokens=self.seq_len - prompt_len, pad_token_id=pad, cache_implementation="static", **sampling)[:, width:].cpu()
+        new = model.generate(inputs, attention_mask=mask, max_new_tokens=self.seq_len - prompt_len, pad_token_id=pad, cache_implementation="static", **sampling)[:, width:].cpu()
         sequences = []
         for prompt, tokens in zip(prompts, new.tolist()):
             stop = next((i + 1 for i, token in enumerate(tokens) if token in ends), len(tokens))
-            sequences.append(prompt[len(self.teacher.prefix) :] + tokens[:stop])
+            sequences.append(prompt[len(prefix) :] + tokens[:stop])
         ids = torch.zeros(len(sequences), self.seq_len, dtype=torch.int32)
         for i, row in enumerate(sequences):
             ids[i, : len(row)] = torch.tensor(row, dtype=torch.int32)
         return {"ids": ids, "lengths": torch.tensor([len(row) for row in sequences])}
+
+
+class TeacherContinuations(Continuations):
+    """The teacher's continuations (greedy, or at `temperature`), kept in the cache's bounded store."""
+
+    def __init__(self, teacher: ModelTeacher, tokenizer, texts: list[str], per_step: int, seq_len: int, temperature: float, key: str):
+        super().__init__(tokenizer, texts, per_step, seq_len, temperature)
+        self.teacher = teacher
+        self.key = fingerprint(key, per_step, seq_len, temperature, BLOCK)
+
+    def _block(self, seed: int, block: int, process: int) -> dict[str, torch.Tensor]:
+        what = "heal's teacher outputs, one file a step; the least recently used go past --teacher-cache-gb"
+        key = fingerprint(self.key, seed, block, process)
+        return stored_tensors("heal-teacher", key, what, self.teacher.setup.cache_bytes, lambda: self._write(self.teacher.model, self.teacher.prefix, seed, block, process))
+
+
+class StudentContinuations(Continuations):
+    """The student's own continuations, written by a copy of it in `dtype` taken at the block's first step
+    (the teacher then scores them like any window)."""
+
+    stream = "student"
+
+    def __init__(self, student: torch.nn.Module, prefix: list[int], dtype: torch.dtype, tokenizer, texts: list[str], per_step: int, seq_len: int, temperature: float):
+        super().__init__(tokenizer, texts, per_step, seq_len, temperature)
+        self.student, self.prefix, self.dtype = student, prefix, dtype
+
+    def _block(self, seed: int, block: int, process: int) -> dict[str, torch.Tensor]:
+        writer = copy.deepcopy(self.student).to(self.dtype).eval()
+        return self._write(writer, self.prefix, seed, block, process)
+
+    def save(self, path: Path) -> None:
+        """The block in use, for a resumed run to continue on (nothing before the first block)."""
+        if self.block is not None:
+            save_file({**self.block[1], "block": torch.tensor(self.block[0])}, str(path))
+
+    def load(self, path: Path) -> None:
+        if path.is_file():
+            saved = load_file(str(path))
+            self.block = (int(saved.pop("block")), saved)

@@ -34,6 +34,9 @@ class HealOptions(LoopOptions):
         None, f"share of each step's windows that are the teacher's own continuations of prompts cut from --data (model teacher; default {DEFAULT_GENERATED} with one, 0 toward the source)", metavar="F"
     )
     gen_temperature: float = option(0.0, "temperature the teacher continues prompts at (0: greedy)")
+    on_policy: float = option(0.0, "share of each step's windows that are MODEL's own continuations of prompts cut from --data, scored by the teacher (model teacher)", metavar="F")
+    student_temperature: float = option(1.0, "temperature MODEL continues prompts at for --on-policy (0: greedy)")
+    mismatch_weight: float = option(0.0, "extra weight of the positions where MODEL's most likely token is not the teacher's (model teacher): what a drafter's acceptance is lost on")
     hidden_weight: float = option(0.0, "weight of matching the source's final hidden state wherever both tokenizations have read the same bytes (source teacher)")
     top_k: int = option(32, "teacher probabilities kept per position, the rest as one mass (model teacher)")
     divergence: str = option("kl", "distance to the teacher's distribution: forward KL or total variation (model teacher)", choices=("kl", "tv"))
@@ -48,7 +51,11 @@ class HealOptions(LoopOptions):
             raise TokswapError("the body learning rate must be positive")
         if min(self.negatives, self.ce_weight, self.hidden_weight, self.teacher_cache_gb) < 0:
             raise TokswapError("negatives, the loss weights and the teacher cache size must be >= 0")
-        if (self.generated is not None and not 0 <= self.generated <= 1) or self.gen_temperature < 0:
-            raise TokswapError("--generated must be between 0 and 1 and --gen-temperature >= 0")
+        if (self.generated is not None and not 0 <= self.generated <= 1) or not 0 <= self.on_policy <= 1 or min(self.gen_temperature, self.student_temperature) < 0:
+            raise TokswapError("--generated and --on-policy must be between 0 and 1, the temperatures >= 0")
+        if (self.generated or 0) + self.on_policy > 1:
+            raise TokswapError("--generated and --on-policy share one batch: together at most 1")
+        if self.mismatch_weight < 0:
+            raise TokswapError("--mismatch-weight must be >= 0")
         if self.teacher is not None and not self.teacher.strip():
             raise TokswapError("--teacher must name `source` or a model")

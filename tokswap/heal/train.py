@@ -40,11 +40,11 @@ from ..specs import Spec, resolve
 from ..texts import draw_windows, read_text_file, text_paths
 from ..tokenizer_io import bos_prefix, load_tokenizer, save_tokenizer
 from ..training.lazy_rows import LazyRows
-from ..training.loop import LOG_FILE, RESUME_DIR, TrainingRun, step_rng
+from ..training.loop import LOG_FILE, RESUME_DIR, STATE_DIR, TrainingRun, step_rng
 from ..training.sampled_softmax import candidate_rows, positions, weighted_log_softmax
 from .batches import Sequences, sequences
 from .chunks import Side, chunk_sums, shared_chunks, text_ends
-from .generation import Continuations
+from .generation import Continuations, StudentContinuations, TeacherContinuations
 from .options import DEFAULT_GENERATED, SOURCE_TEACHER, HealOptions
 from .plot import plot_log
 from .teachers import ModelTeacher, SourceTeacher, TeacherSetup, fingerprint
@@ -109,8 +109,9 @@ def resolved_options(options: HealOptions, report: dict | None, model: str) -> H
     if teacher == SOURCE_TEACHER and report is None:
         raise TokswapError(f"{model} has no {REPORT_FILE}: --teacher source needs a tokswap transplant folder (or give --teacher MODEL with its vocabulary)")
     generated = options.generated if options.generated is not None else 0.0 if teacher == SOURCE_TEACHER else DEFAULT_GENERATED
-    if generated > 0 and teacher == SOURCE_TEACHER:
-        raise TokswapError("--generated needs a model teacher (--teacher MODEL): the source does not speak MODEL's vocabulary")
+    if teacher == SOURCE_TEACHER and (generated > 0 or options.on_policy > 0 or options.mismatch_weight > 0):
+        raise TokswapError("--generated, --on-policy and --mismatch-weight need a model teacher (--teacher MODEL): the source does not speak MODEL's vocabulary")
+    generated = min(generated, 1.0 - options.on_policy)
     if options.train == "new" and report is None:
         raise TokswapError(f"--train new needs a tokswap transplant folder (its report names the source, whose rows were copied); use --train embeddings or all for {model}")
     precision = options.precision if options.precision != "auto" else "bfloat16" if fast_bfloat16(options.device) else "float32"
@@ -154,15 +155,21 @@ class Healer:
             self.teacher = SourceTeacher(teacher_spec, setup)
         else:
             self.teacher = ModelTeacher(teacher_spec, setup, self.tokenizer, o.top_k)
-        self.generated = round(o.generated * o.batch_size) if o.teacher != SOURCE_TEACHER else 0
+        self.prefix = bos_prefix(self.tokenizer)
+        self.own = round(o.on_policy * o.batch_size)
+        self.generated = round(o.generated * o.batch_size)
+        self.written: list[Continuations] = []
         if self.generated:
             key = fingerprint(_spec_identity(teacher_spec), self.texts, o.precision)
-            self.continuations = Continuations(self.teacher, self.tokenizer, self.texts, self.generated, o.seq_len, o.gen_temperature, key)
-        self.prefix = bos_prefix(self.tokenizer)
+            self.written.append(TeacherContinuations(self.teacher, self.tokenizer, self.texts, self.generated, o.seq_len, o.gen_temperature, key))
         self.always = torch.tensor([i for i in self.vocab.unproducible() if i < self.rows], dtype=torch.long)
         self.data_key = fingerprint(self.texts, _spec_identity(teacher_spec), _spec_identity(self.spec))
         self.student = self.loop.prepare(Student(student, rows), o.lr, 0.0, groups, rows)
         self.head = self.loop.unwrapped()
+        if self.own:
+            self.on_policy = StudentContinuations(self.head.model, self.prefix, self.compute_dtype, self.tokenizer, self.texts, self.own, o.seq_len, o.student_temperature)
+            self.on_policy.load(self._on_policy_file(self.loop.out / STATE_DIR))
+            self.written.append(self.on_policy)
 
     def _check_teacher_vocabulary(self, teacher: Spec) -> None:
         tokenizer = load_tokenizer(teacher)
@@ -282,7 +289,10 @@ class Healer:
             per_position = 0.5 * ((p_top.exp() - q_top.exp()).abs().sum(-1) + (p_rest.exp() - q_rest.exp()).abs())
         count = mask.sum().clamp(min=1)
         divergence = (per_position * mask).sum() / count
-        loss = divergence + self.options.ce_weight * -(picked * mask).sum() / count
+        emphasis = mask.float()
+        if self.options.mismatch_weight:
+            emphasis = emphasis * (1 + self.options.mismatch_weight * (rows[log_probs.detach().argmax(-1)] != top[..., 0].to(rows.device)))
+        loss = (per_position * emphasis).sum() / emphasis.sum().clamp(min=1) + self.options.ce_weight * -(picked * mask).sum() / count
         agree = (argmax == top[..., 0].flatten().to(argmax.device)[chosen]).float().mean()
         rest = (p_rest.exp() * mask).sum() / count
         figures = {self.options.divergence: divergence.item(), "ce": -exact.mean().item(), "agree": agree.item(), "teacher_rest": rest.item()}
@@ -290,15 +300,23 @@ class Healer:
 
     def train_step(self, step: int) -> dict:
         o = self.options
-        windows = draw_windows(self.texts, step_rng(o.seed, step, self.loop.process, "windows"), o.batch_size - self.generated, o.seq_len * 8)
+        windows = draw_windows(self.texts, step_rng(o.seed, step, self.loop.process, "windows"), o.batch_size - self.generated - self.own, o.seq_len * 8)
         ids = [self.tokenizer(window, add_special_tokens=False).input_ids[: o.seq_len] for window in windows]
-        if self.generated:
-            ids += self.continuations.for_step(o.seed, step, self.loop.process)
-        key = fingerprint(self.data_key, o.seed, step, self.loop.process, o.batch_size, o.seq_len, o.top_k, o.precision, o.generated, o.gen_temperature)
+        for written in self.written:
+            ids += written.for_step(o.seed, step, self.loop.process)
+        key = fingerprint(self.data_key, o.seed, step, self.loop.process, o.batch_size, o.seq_len, o.top_k, o.precision, ids)
         with torch.autocast(self.loop.device.type, dtype=self.compute_dtype, enabled=self.compute_dtype != torch.float32):
             loss, figures = (self.source_step if o.teacher == SOURCE_TEACHER else self.model_step)(step, windows, ids, key)
         self.loop.update(loss, o.clip)
         return {"loss": loss.item(), **figures}
+
+    def _on_policy_file(self, state: Path) -> Path:
+        return state / f"on-policy-{self.loop.process}.safetensors"
+
+    def save_process(self, state: Path) -> None:
+        """This process's block of its own continuations, which a resumed run cannot write again."""
+        if self.own:
+            self.on_policy.save(self._on_policy_file(state))
 
     def save_weights(self, folder: Path) -> None:
         """The weights in MODEL's own dtype (training runs in float32), its tokenizer and hot vocabulary."""
@@ -323,7 +341,7 @@ class Healer:
 
     def run(self) -> HealReport | None:
         """Train until `--steps` or `--minutes`; the report on the main process only."""
-        result = self.loop.run(self.train_step, self.save_weights)
+        result = self.loop.run(self.train_step, self.save_weights, self.save_process)
         if result is None:
             return None
         o = self.options

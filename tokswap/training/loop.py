@@ -168,8 +168,9 @@ class TrainingRun:
         for optimizer in self.optimizers:
             optimizer.zero_grad()
 
-    def save(self, save_weights: Callable[[Path], None]) -> None:
-        """Write the weights, the resume state and then `trainer.json`, which marks them complete."""
+    def save(self, save_weights: Callable[[Path], None], save_process: Callable[[Path], None] | None = None) -> None:
+        """Write the weights, the resume state (with what `save_process` writes of each process's own, into the
+        state folder) and then `trainer.json`, which marks them complete."""
         self.accelerator.wait_for_everyone()
         shared_tensor_notice = logging.getLogger("accelerate.utils.other")  # a tied model's head is expected, not news
         level = shared_tensor_notice.level
@@ -178,6 +179,8 @@ class TrainingRun:
             self.accelerator.save_state(str(self.out / STATE_DIR))
         finally:
             shared_tensor_notice.setLevel(level)
+        if save_process is not None:
+            save_process(self.out / STATE_DIR)
         self.accelerator.wait_for_everyone()
         files = {p.relative_to(self.out / STATE_DIR).as_posix(): p.stat().st_size for p in sorted((self.out / STATE_DIR).rglob("*")) if p.is_file()}
         self.saved = {"model": self.model, "step": self.step, "seconds": self.seconds, "tokens": self.tokens, "options": asdict(self.options), "state_files": files}
@@ -206,7 +209,7 @@ class TrainingRun:
             self.accelerator.set_trigger()
         return self.accelerator.check_trigger()
 
-    def run(self, train_step: Callable[[int], dict], save_weights: Callable[[Path], None]) -> LoopResult | None:
+    def run(self, train_step: Callable[[int], dict], save_weights: Callable[[Path], None], save_process: Callable[[Path], None] | None = None) -> LoopResult | None:
         """Call `train_step(step)` until `--steps` or `--minutes`, logging each record and saving every
         `save_every` steps and at the end; the result on the main process only."""
         o, main = self.options, self.accelerator.is_main_process
@@ -229,11 +232,11 @@ class TrainingRun:
                 bar.set_postfix(loss=f"{last:.3f}", tok_s=f"{tokens / (time.perf_counter() - started):.0f}")
                 if self.step % o.save_every == 0:
                     self._count(step_tokens)
-                    self.save(save_weights)
+                    self.save(save_weights, save_process)
         bar.close()
         self._count(step_tokens)
         if self.saved is None or self.step != self.saved["step"]:
-            self.save(save_weights)
+            self.save(save_weights, save_process)
         if not main:
             return None
         return LoopResult(self.step, self.seconds, self.tokens, last, self.accelerator.num_processes)
