@@ -38,7 +38,8 @@ def heal_run(tree: Path, start: Path, out: Path, cache: Path, teacher: str, mode
             (cache / entry.name).symlink_to(entry)
     os.environ.update(TOKSWAP_CACHE=str(cache), PYTHONPATH=str(tree))
     command = [sys.executable, "-m", "tokswap.cli", "heal", str(start), "--data", *TRAIN, "-o", str(out), "--steps", str(steps), "--train", mode, *extra]
-    result, wall, peak = measured_run([*command, *([] if teacher == "source" else ["--teacher", teacher])])
+    # In the tree's own folder: `python -m` puts the working folder first on the path, before PYTHONPATH.
+    result, wall, peak = measured_run([*command, *([] if teacher == "source" else ["--teacher", teacher])], cwd=tree)
     os.environ["TOKSWAP_CACHE"] = str(real)
     report = json.loads(result.stdout)
     return {"tokens_per_second": report["tokens_per_second"], "tokens": report["tokens"], "minutes": report["minutes"], "peak_gib": round(peak / (1 << 30), 2)}

@@ -16,8 +16,8 @@ RUSAGE_PROBE = (
 )
 
 
-def measured_run(command: list[str]) -> tuple[subprocess.CompletedProcess, float, int]:
-    """Run `command`; return it, its wall seconds and its peak RSS in bytes.
+def measured_run(command: list[str], cwd: Path | None = None) -> tuple[subprocess.CompletedProcess, float, int]:
+    """Run `command` (in `cwd`); return it, its wall seconds and its peak RSS in bytes.
 
     The child is started by a small launcher, GNU time or else RUSAGE_PROBE, never straight from here: a
     process forked from this one starts with this one's memory high-water mark (which building the model
@@ -25,7 +25,7 @@ def measured_run(command: list[str]) -> tuple[subprocess.CompletedProcess, float
     """
     launcher = [str(TIME), "-v"] if TIME.exists() else [sys.executable, "-c", RUSAGE_PROBE]
     start = time.perf_counter()
-    result = subprocess.run([*launcher, *command], capture_output=True, text=True)
+    result = subprocess.run([*launcher, *command], capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - start
     if result.returncode != 0:
         sys.exit(f"command failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-4000:]}")

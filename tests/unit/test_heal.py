@@ -242,14 +242,18 @@ def test_the_teacher_continues_prompts_cut_from_the_data(tmp_path, transplanted,
     teacher = ModelTeacher(resolve(str(tiny_llama(tmp_path / "teacher", spm_tok, seed=5))), TeacherSetup(torch.device("cpu"), torch.float32, 10**8), spm_tok, 8)
     texts = [(data / "a.txt").read_text()]
     pool = TeacherContinuations(teacher, spm_tok, texts, per_step=2, seq_len=16, temperature=0.0, key="k")
-    first = pool.for_step(seed=0, step=1, process=0)
+    first, tails = pool.for_step(seed=0, step=1, process=0)
     assert len(first) == 2 and all(4 < len(row) <= 16 for row in first)
+    assert [tail.start for tail in tails] == [4, 4]
+    scored, read = teacher.compute(first, tails), teacher.compute(first, [None, None])  # what it scored writing, and read whole
+    for name in ("ids", "logp", "rest"):
+        torch.testing.assert_close(scored[name], read[name], atol=1e-4, rtol=0)
     prompt = first[0][:4]
     inputs = torch.tensor([teacher.prefix + prompt])
     greedy = teacher.model.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=12, do_sample=False, top_k=None, top_p=None)[0, inputs.shape[1] :].tolist()
     assert first[0][4:] == greedy[: len(first[0]) - 4]  # the teacher's own greedy continuation
     again = TeacherContinuations(teacher, spm_tok, texts, per_step=2, seq_len=16, temperature=0.0, key="k")
-    assert again.for_step(seed=0, step=1, process=0) == first and again.for_step(0, BLOCK, 0) != first
+    assert again.for_step(seed=0, step=1, process=0)[0] == first and again.for_step(0, BLOCK, 0)[0] != first
     report = heal(str(transplanted), [str(data)], tmp_path / "healed", HealOptions(steps=2, teacher=str(teacher.spec.path), generated=0.5, **FAST))
     assert report.steps == 2 and report.tokens > 0
 
@@ -273,7 +277,8 @@ def test_on_policy_windows_are_the_students_own_text_and_resume_exactly(tmp_path
     torch.testing.assert_close(_rows(tmp_path / "resumed"), _rows(tmp_path / "straight"), atol=1e-6, rtol=0)
     student = load_causal_lm(resolve(str(transplanted)))
     pool = generation.StudentContinuations(student, bos_prefix(spm_tok), torch.float32, spm_tok, [(data / "a.txt").read_text()], 1, 16, 0.0)
-    (row,) = pool.for_step(seed=0, step=0, process=0)
+    (row,), (tail,) = pool.for_step(seed=0, step=0, process=0)
+    assert tail is None  # the teacher reads the student's text whole
     inputs = torch.tensor([bos_prefix(spm_tok) + row[:4]])
     greedy = student.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=12, do_sample=False, top_k=None, top_p=None)[0, inputs.shape[1] :].tolist()
     assert row[4:] == greedy[: len(row) - 4]

@@ -13,6 +13,10 @@ architecture in `gguf.architectures` generates the same tokens either way). A st
 block. The teacher's blocks depend only on (seed, block, process) and are kept in the cache's bounded store
 like teacher outputs; the student's depend on its weights at the block's first step, so the block in use is
 saved with the run's state and a resumed run continues exactly as an uninterrupted one.
+
+While the teacher writes, it has already scored every token it writes: its top-k and normalizer at each
+generated position are kept with the block (`Tail`), and the step reads only the prompt again. That is most
+of a teacher forward for half of each step's windows (Gemma-3: its 262k-row head alone is 0.5 s of a step).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from ..cache import stored_tensors
 from ..drafting.calibration import left_padded
 from ..texts import draw_windows
 from ..training.loop import step_rng
-from .teachers import ModelTeacher, fingerprint
+from .head_summary import summary
+from .teachers import ModelTeacher, Tail, fingerprint
 
 BLOCK = 16  # steps whose continuations are generated in one batch
 PROMPT_SHARE = 4  # a prompt is a quarter of --seq-len; the model writes the rest
@@ -44,20 +49,29 @@ class Continuations:
         self.per_step, self.seq_len, self.temperature = per_step, seq_len, temperature
         self.block: tuple[int, dict[str, torch.Tensor]] | None = None
 
-    def for_step(self, seed: int, step: int, process: int) -> list[list[int]]:
+    def for_step(self, seed: int, step: int, process: int) -> tuple[list[list[int]], list[Tail | None]]:
+        """The step's sequences, and the teacher's outputs for each one's written tokens where the block
+        holds them."""
         block = step // BLOCK
         if self.block is None or self.block[0] != block:
             self.block = (block, self._block(seed, block, process))
-        rows = slice((step % BLOCK) * self.per_step, (step % BLOCK + 1) * self.per_step)
-        return [row[: int(length)].tolist() for row, length in zip(self.block[1]["ids"][rows], self.block[1]["lengths"][rows])]
+        written, first = self.block[1], (step % BLOCK) * self.per_step
+        rows, tails = [], []
+        for r in range(first, first + self.per_step):
+            length = int(written["lengths"][r])
+            rows.append(written["ids"][r, :length].tolist())
+            start = int(written["starts"][r]) if "starts" in written else 0
+            tails.append(Tail(start, *(written[name][r, start:length] for name in ("top_ids", "logp", "rest"))) if start > 0 else None)
+        return rows, tails
 
     def _block(self, seed: int, block: int, process: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     @torch.no_grad()
-    def _write(self, model: torch.nn.Module, prefix: list[int], seed: int, block: int, process: int) -> dict[str, torch.Tensor]:
+    def _write(self, model: torch.nn.Module, prefix: list[int], seed: int, block: int, process: int, teacher: ModelTeacher | None = None) -> dict[str, torch.Tensor]:
         """Prompts left-padded into one batch; each sequence is its prompt and `model`'s tokens after it, up to
-        and including the first token it ends on."""
+        and including the first token it ends on. With `teacher` (the model writing), also where each written
+        token starts (`starts`) and, per token, the teacher's distribution at the position that predicts it."""
         rng = step_rng(seed, block, process, f"prompts{self.stream}")
         prompt_len = max(1, self.seq_len // PROMPT_SHARE)
         windows = draw_windows(self.texts, rng, BLOCK * self.per_step, prompt_len * 16)
@@ -69,15 +83,35 @@ class Continuations:
         width = inputs.shape[1]
         torch.manual_seed(rng.getrandbits(63))
         sampling = {"do_sample": True, "temperature": self.temperature, "top_k": 0, "top_p": 1.0} if self.temperature > 0 else {"do_sample": False, "top_k": None, "top_p": None}
-        new = model.generate(inputs, attention_mask=mask, max_new_tokens=self.seq_len - prompt_len, pad_token_id=pad, cache_implementation="static", **sampling)[:, width:].cpu()
-        sequences = []
+        scored = []
+        hook = model.register_forward_hook(lambda _, __, out: scored.append(teacher.distribution(summary(out.logits[:, -1], teacher.top_k)))) if teacher else None
+        try:
+            new = model.generate(inputs, attention_mask=mask, max_new_tokens=self.seq_len - prompt_len, pad_token_id=pad, cache_implementation="static", **sampling)[:, width:].cpu()
+        finally:
+            if hook is not None:
+                hook.remove()
+        sequences, starts = [], []
         for prompt, tokens in zip(prompts, new.tolist()):
             stop = next((i + 1 for i, token in enumerate(tokens) if token in ends), len(tokens))
+            starts.append(len(prompt) - len(prefix))
             sequences.append(prompt[len(prefix) :] + tokens[:stop])
         ids = torch.zeros(len(sequences), self.seq_len, dtype=torch.int32)
         for i, row in enumerate(sequences):
             ids[i, : len(row)] = torch.tensor(row, dtype=torch.int32)
-        return {"ids": ids, "lengths": torch.tensor([len(row) for row in sequences])}
+        block = {"ids": ids, "lengths": torch.tensor([len(row) for row in sequences])}
+        return block if teacher is None else {**block, **self._scored(scored[: new.shape[1]], starts)}
+
+    def _scored(self, scored: list[tuple[torch.Tensor, ...]], starts: list[int]) -> dict[str, torch.Tensor]:
+        """The teacher's distributions at each generating call (all rows at once) placed at the row position of
+        the token each call predicts."""
+        rows, k = len(starts), scored[0][0].shape[-1]
+        out = {"starts": torch.tensor(starts), "top_ids": torch.zeros(rows, self.seq_len, k, dtype=torch.int32), "logp": torch.zeros(rows, self.seq_len, k), "rest": torch.zeros(rows, self.seq_len)}
+        for name, values in zip(("top_ids", "logp", "rest"), zip(*scored)):
+            values = torch.stack(values, dim=1)
+            for r, start in enumerate(starts):
+                n = min(values.shape[1], self.seq_len - start)
+                out[name][r, start : start + n] = values[r, :n]
+        return out
 
 
 class TeacherContinuations(Continuations):
@@ -90,8 +124,8 @@ class TeacherContinuations(Continuations):
 
     def _block(self, seed: int, block: int, process: int) -> dict[str, torch.Tensor]:
         what = "heal's teacher outputs, one file a step; the least recently used go past --teacher-cache-gb"
-        key = fingerprint(self.key, seed, block, process)
-        return stored_tensors("heal-teacher", key, what, self.teacher.setup.cache_bytes, lambda: self._write(self.teacher.model, self.teacher.prefix, seed, block, process))
+        key = fingerprint(self.key, seed, block, process, "scored")
+        return stored_tensors("heal-teacher", key, what, self.teacher.setup.cache_bytes, lambda: self._write(self.teacher.model, self.teacher.prefix, seed, block, process, self.teacher))
 
 
 class StudentContinuations(Continuations):

@@ -33,13 +33,17 @@ class HeadSummary:
 def head_summary(model: torch.nn.Module, hidden: torch.Tensor, top_k: int, chosen: torch.Tensor | None = None) -> HeadSummary:
     """`model`'s head over `hidden` ([..., width]); `chosen` (hidden's leading shape) names the row whose
     logit each position also gives."""
-    shape = hidden.shape[:-1]
     logits = output_logits(model, hidden.reshape(-1, hidden.shape[-1]), model.get_output_embeddings().weight)
-    normalizer = _log_normalizer(logits)
-    top = logits.topk(top_k, dim=-1)
-    picked = logits.gather(-1, chosen.reshape(-1, 1)).squeeze(-1).float().view(shape) if chosen is not None else None
-    return HeadSummary(normalizer.view(shape), top.values.float().view(*shape, top_k), top.indices.view(*shape, top_k), picked)
+    return summary(logits.view(*hidden.shape[:-1], -1), top_k, chosen)
 
+
+@torch.no_grad()
+def summary(logits: torch.Tensor, top_k: int, chosen: torch.Tensor | None = None) -> HeadSummary:
+    """The summary of logits over every row ([..., rows])."""
+    shape, flat = logits.shape[:-1], logits.reshape(-1, logits.shape[-1])
+    top = flat.topk(top_k, dim=-1)
+    picked = flat.gather(-1, chosen.reshape(-1, 1)).squeeze(-1).float().view(shape) if chosen is not None else None
+    return HeadSummary(_log_normalizer(flat).view(shape), top.values.float().view(*shape, top_k), top.indices.view(*shape, top_k), picked)
 
 def _log_normalizer(logits: torch.Tensor) -> torch.Tensor:
     """Each row's float32 log-sum-exp, `NORMALIZER_ROWS` rows at a time in one float32 buffer."""

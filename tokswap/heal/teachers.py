@@ -6,7 +6,8 @@ store `heal-teacher` (`--teacher-cache-gb`): a run resumed, or another run on th
   each of its tokens' log-likelihood, for likelihood matching on shared byte boundaries (`chunks`), and its
   final hidden state after each token, for matching the student's where both have read the same bytes.
 - `ModelTeacher`: a model with the student's vocabulary; it gives the top-k of its next-token distribution
-  at every position, and the rest as one mass.
+  at every position, and the rest as one mass. Of a window it wrote itself (`--generated`), it read the tail
+  while writing it (`Tail`): only the prompt is read again.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ class Teacher:
         self.prefix = bos_prefix(self.tokenizer)
         self.model = frozen(load_causal_lm(spec), setup.device).to(setup.dtype)
 
-    def outputs(self, key: str, windows: list[str], student_ids: list[list[int]]) -> dict[str, torch.Tensor]:
+    def outputs(self, key: str, *step) -> dict[str, torch.Tensor]:
+        """What `compute` gives for a step's data (`step`), or its stored copy under `key`."""
         what = "heal's teacher outputs, one file a step; the least recently used go past --teacher-cache-gb"
-        return stored_tensors("heal-teacher", fingerprint(self.kind, self.spec.text, key), what, self.setup.cache_bytes, lambda: self.compute(windows, student_ids))
+        return stored_tensors("heal-teacher", fingerprint(self.kind, self.spec.text, key), what, self.setup.cache_bytes, lambda: self.compute(*step))
 
     @torch.no_grad()
     def _read(self, ids: list[list[int]], top_k: int, picked: bool) -> tuple[Sequences, torch.Tensor, HeadSummary]:
@@ -67,7 +69,7 @@ class Teacher:
         chosen = seqs.inputs[:, 1:].to(hidden.device) if picked else None
         return seqs, hidden, head_summary(self.model, hidden[:, :-1], top_k, chosen)
 
-    def compute(self, windows: list[str], student_ids: list[list[int]]) -> dict[str, torch.Tensor]:
+    def compute(self, *step) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -97,6 +99,17 @@ class SourceTeacher(Teacher):
         return out
 
 
+@dataclass(frozen=True)
+class Tail:
+    """The teacher's outputs for a window's tokens from `start` on, read while it wrote them: per token, the
+    ids and log-probabilities of its top-k at the position that predicts it, and the rest as one mass."""
+
+    start: int
+    ids: torch.Tensor
+    logp: torch.Tensor
+    rest: torch.Tensor
+
+
 class ModelTeacher(Teacher):
     kind = "model"
 
@@ -104,8 +117,26 @@ class ModelTeacher(Teacher):
         super().__init__(spec, setup, tokenizer)
         self.top_k = top_k
 
-    def compute(self, windows: list[str], student_ids: list[list[int]]) -> dict[str, torch.Tensor]:
-        _, _, head = self._read(student_ids, self.top_k, picked=False)
+    def distribution(self, head: HeadSummary) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Top-k ids, their log-probabilities and the log of the rest mass, from a head summary."""
         logp = head.top_logits - head.normalizer.unsqueeze(-1)
-        rest = torch.log1p(-logp.exp().sum(-1).clamp(max=1 - 1e-6))
-        return {"ids": head.top_ids.to(torch.int32).cpu(), "logp": logp.cpu(), "rest": rest.cpu()}
+        return head.top_ids.to(torch.int32).cpu(), logp.cpu(), torch.log1p(-logp.exp().sum(-1).clamp(max=1 - 1e-6)).cpu()
+
+    def compute(self, student_ids: list[list[int]], tails: list[Tail | None]) -> dict[str, torch.Tensor]:
+        """Per position of the step's batch, as `_read` would give for all of it; a row with a tail is read
+        only up to the tail's start, rows of each kind in a batch of their own (no padding to the longest)."""
+        read = [row if tail is None else row[: tail.start] for row, tail in zip(student_ids, tails)]
+        width = len(self.prefix) + max(len(row) for row in student_ids) - 1
+        out = {"ids": torch.zeros(len(read), width, self.top_k, dtype=torch.int32), "logp": torch.zeros(len(read), width, self.top_k), "rest": torch.zeros(len(read), width)}
+        for group in ([i for i, t in enumerate(tails) if t is None], [i for i, t in enumerate(tails) if t is not None]):
+            if group:
+                _, _, head = self._read([read[i] for i in group], self.top_k, picked=False)
+                for j, i in enumerate(group):
+                    n = len(self.prefix) + len(read[i]) - 1
+                    for name, values in zip(("ids", "logp", "rest"), self.distribution(head)):
+                        out[name][i, :n] = values[j, :n]
+        for i, tail in enumerate(tails):
+            if tail is not None:
+                at = slice(len(self.prefix) + tail.start - 1, len(self.prefix) + len(student_ids[i]) - 1)
+                out["ids"][i, at], out["logp"][i, at], out["rest"][i, at] = tail.ids, tail.logp, tail.rest
+        return out

@@ -47,7 +47,7 @@ from .chunks import Side, chunk_sums, shared_chunks, text_ends
 from .generation import Continuations, StudentContinuations, TeacherContinuations
 from .options import DEFAULT_GENERATED, SOURCE_TEACHER, HealOptions
 from .plot import plot_log
-from .teachers import ModelTeacher, SourceTeacher, TeacherSetup, fingerprint
+from .teachers import ModelTeacher, SourceTeacher, Tail, TeacherSetup, fingerprint
 
 FIGURE_POSITIONS = 32  # per step, for the figures computed over every row
 
@@ -270,10 +270,10 @@ class Healer:
         s, t = student[torch.from_numpy(at_student)].float(), teacher[torch.from_numpy(at_teacher)].float()
         return (s - t).pow(2).mean(-1) / t.pow(2).mean(-1).clamp(min=1e-6)
 
-    def model_step(self, step: int, windows: list[str], ids: list[list[int]], key: str) -> tuple[torch.Tensor, dict]:
+    def model_step(self, step: int, ids: list[list[int]], tails: list[Tail | None], key: str) -> tuple[torch.Tensor, dict]:
         """Distillation on the teacher's top-k next-token probabilities and the rest mass."""
         seqs = sequences(self.prefix, ids)
-        taught = self.teacher.outputs(key, windows, ids)
+        taught = self.teacher.outputs(key, ids, tails)
         nxt, predicted = seqs.targets()
         top = taught["ids"].long()
         rows, weights = self._candidates(torch.cat([nxt[predicted], top[predicted].flatten()]), step)
@@ -302,11 +302,13 @@ class Healer:
         o = self.options
         windows = draw_windows(self.texts, step_rng(o.seed, step, self.loop.process, "windows"), o.batch_size - self.generated - self.own, o.seq_len * 8)
         ids = [self.tokenizer(window, add_special_tokens=False).input_ids[: o.seq_len] for window in windows]
+        tails: list[Tail | None] = [None] * len(ids)
         for written in self.written:
-            ids += written.for_step(o.seed, step, self.loop.process)
+            rows, known = written.for_step(o.seed, step, self.loop.process)
+            ids, tails = ids + rows, tails + known
         key = fingerprint(self.data_key, o.seed, step, self.loop.process, o.batch_size, o.seq_len, o.top_k, o.precision, ids)
         with torch.autocast(self.loop.device.type, dtype=self.compute_dtype, enabled=self.compute_dtype != torch.float32):
-            loss, figures = (self.source_step if o.teacher == SOURCE_TEACHER else self.model_step)(step, windows, ids, key)
+            loss, figures = self.source_step(step, windows, ids, key) if o.teacher == SOURCE_TEACHER else self.model_step(step, ids, tails, key)
         self.loop.update(loss, o.clip)
         return {"loss": loss.item(), **figures}
 
