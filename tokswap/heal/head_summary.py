@@ -45,6 +45,7 @@ def summary(logits: torch.Tensor, top_k: int, chosen: torch.Tensor | None = None
     picked = flat.gather(-1, chosen.reshape(-1, 1)).squeeze(-1).float().view(shape) if chosen is not None else None
     return HeadSummary(_log_normalizer(flat).view(shape), top.values.float().view(*shape, top_k), top.indices.view(*shape, top_k), picked)
 
+
 def _log_normalizer(logits: torch.Tensor) -> torch.Tensor:
     """Each row's float32 log-sum-exp, `NORMALIZER_ROWS` rows at a time in one float32 buffer."""
     buffer = logits.new_empty(min(NORMALIZER_ROWS, len(logits)), logits.shape[1], dtype=torch.float32)

@@ -131,9 +131,9 @@ class ModelTeacher(Teacher):
         for group in ([i for i, t in enumerate(tails) if t is None], [i for i, t in enumerate(tails) if t is not None]):
             if group:
                 _, _, head = self._read([read[i] for i in group], self.top_k, picked=False)
-                for j, i in enumerate(group):
-                    n = len(self.prefix) + len(read[i]) - 1
-                    for name, values in zip(("ids", "logp", "rest"), self.distribution(head)):
+                for name, values in zip(("ids", "logp", "rest"), self.distribution(head)):
+                    for j, i in enumerate(group):
+                        n = max(len(self.prefix) + len(read[i]) - 1, 0)
                         out[name][i, :n] = values[j, :n]
         for i, tail in enumerate(tails):
             if tail is not None:
