@@ -11,7 +11,9 @@ import importlib
 _PUBLIC = {
     "HealOptions": "tokswap.heal.options",
     "TokswapError": "tokswap.errors",
+    "DrafterOptions": "tokswap.recipes.drafter_options",
     "build_hot_drafters": "tokswap.drafting.draft_vocab",
+    "drafter": "tokswap.recipes.drafter",
     "export_gguf": "tokswap.gguf.export",
     "heal": "tokswap.heal.train",
     "load_drafter": "tokswap.drafting.hot_head",

@@ -104,11 +104,13 @@ def _checkpoint_key(name: str, keys: set[str], prefix: str) -> str | None:
 
 
 def _shards(folder: Path) -> list[Path]:
+    """The model's safetensors files, as transformers names them: other safetensors in the folder (a hot
+    vocabulary's draft_vocab.safetensors) are not weights."""
     index = folder / "model.safetensors.index.json"
     if index.is_file():
         weight_map = json.loads(index.read_text())["weight_map"]
         return [folder / name for name in dict.fromkeys(weight_map.values())]
-    return sorted(folder.glob("*.safetensors"))
+    return [folder / "model.safetensors"] if (folder / "model.safetensors").is_file() else []
 
 
 def _meta_model(config: PretrainedConfig, what: str) -> torch.nn.Module:

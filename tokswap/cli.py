@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--force", action="store_true", help="replace a non-empty output folder (and an existing --gguf file)")
 
     _heal_parser(commands)
+    _drafter_parser(commands)
     hyper = commands.add_parser("hypernet", help="train a hypernetwork that predicts embeddings for any tokenizer").add_subparsers(dest="action", required=True)
     _hypernet_train_parser(hyper)
 
@@ -153,6 +154,7 @@ Running again with the same -o resumes the run from its last checkpoint."""
 HEAL_EXAMPLES = """examples:
   tokswap heal drafter/ --data corpus/ -o healed/ --minutes 30                      (toward the source model)
   tokswap heal drafter/ --data corpus/ -o healed/ --teacher gemma-3-270m --minutes 30  (toward the target)
+  tokswap heal drafter/ -o healed/ --teacher gemma-3-270m --minutes 30   (the target answers requests; no corpus)
   tokswap heal drafter/ --data corpus/ -o healed/ --steps 2000 --train embeddings --device cuda
   accelerate launch -m tokswap.cli heal drafter/ --data corpus/ -o healed/ --steps 20000   (several GPUs)
 
@@ -183,9 +185,51 @@ def _heal_parser(commands) -> None:
 
     heal = _with_examples(commands, "heal", "train a transplanted model (or any model) toward its source or toward a model with its vocabulary", HEAL_EXAMPLES)
     heal.add_argument("model", metavar="MODEL", help="a tokswap transplant folder, or any model with --teacher MODEL")
-    heal.add_argument("--data", required=True, nargs="+", metavar="PATH", help="text files, or folders of .txt files, to train on")
+    heal.add_argument("--data", nargs="+", metavar="PATH", help="text files, or folders of .txt files, to train on (toward a model teacher it may be left out: the teacher then answers requests, see --requests)")
+    heal.add_argument("--prompts", nargs="+", metavar="FILE", help="requests for the teacher to answer, one per line, beside the built-in bank (model teacher)")
     heal.add_argument("-o", "--output", required=True, metavar="OUT", help="the healed model folder (resumed when it holds a run)")
     add_loop_flags(heal, HealOptions)
+
+
+DRAFTER_EXAMPLES = """examples:
+  tokswap drafter gemma-3-270m --from smollm2-135m -o drafter/
+  tokswap drafter google/gemma-3-1b-it --from HuggingFaceTB/SmolLM2-135M -o drafter/ --minutes 120 --hot-vocab 32768
+  tokswap drafter target.gguf --from source.gguf -o drafter/ --prompts my-requests.txt --data my-corpus/
+
+Transplants SOURCE onto TARGET's vocabulary, trains it toward TARGET on TARGET's own answers to requests (a
+built-in bank of tasks in thirty languages, plus --prompts; windows of --data when given), optionally writes a
+hot vocabulary and a GGUF (always when TARGET is a GGUF), then measures it on held-out prompts against the
+untrained transplant and UAG. Running it again with the same -o resumes at the stage it stopped in."""
+
+
+def _drafter_parser(commands) -> None:
+    from .recipes.drafter_options import DrafterOptions
+
+    sub = _with_examples(commands, "drafter", "build a speculative-decoding drafter for TARGET from SOURCE, trained and measured, in one command", DRAFTER_EXAMPLES)
+    sub.add_argument("target", metavar="TARGET", help="the model to draft for")
+    sub.add_argument("--from", required=True, dest="source", metavar="SOURCE", help="the small model the drafter is made from")
+    sub.add_argument("-o", "--output", required=True, metavar="OUT", help="the drafter folder (resumed when it holds an unfinished run)")
+    sub.add_argument("--prompts", nargs="+", metavar="FILE", help="requests like those the target will get, one per line, besides the built-in bank")
+    sub.add_argument("--data", nargs="+", metavar="PATH", help="text files, or folders of .txt files, to train on besides the target's answers")
+    add_flags(sub, {"": DrafterOptions})
+    sub.add_argument("--force", action="store_true", help="replace a non-empty OUT, or a finished drafter in it")
+
+
+def _drafter(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .recipes.drafter_options import DrafterOptions
+
+    options = DrafterOptions(**given(args, DrafterOptions))
+    from .recipes.drafter import drafter
+
+    try:
+        report = drafter(args.target, args.source, args.output, options, prompts=args.prompts, data=args.data, force=args.force)
+    except KeyboardInterrupt:
+        print(f"tokswap: interrupted; run the same command again to resume {args.output} at the stage it stopped in", file=sys.stderr)
+        return 130
+    print(json.dumps(asdict(report), indent=2))
+    return 0
 
 
 def _run_training(output: str, train) -> int:
@@ -208,7 +252,7 @@ def _heal(args: argparse.Namespace) -> int:
     options = HealOptions(**given(args, HealOptions))  # checked before the training stack is imported
     from .heal.train import heal
 
-    return _run_training(args.output, lambda: heal(args.model, args.data, args.output, options))
+    return _run_training(args.output, lambda: heal(args.model, args.data, args.output, options, args.prompts))
 
 
 def _hypernet(args: argparse.Namespace) -> int:
@@ -343,7 +387,7 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft, "draft-vocab": _draft_vocab, "heal": _heal, "hypernet": _hypernet, "export-gguf": _export_gguf, "cache": _cache}
+COMMANDS = {"transplant": _transplant, "eval": _eval, "verify": _verify, "bench-draft": _bench_draft, "draft-vocab": _draft_vocab, "heal": _heal, "drafter": _drafter, "hypernet": _hypernet, "export-gguf": _export_gguf, "cache": _cache}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -365,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _disk_full(err: BaseException) -> bool:
-    return (isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left on device" in str(err)
+    """errno, or the message of a writer that gives none (safetensors' own error type, numpy's tofile under gguf's writer)."""
+    return (isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)) or any(text in str(err) for text in ("No space left on device", "Not enough free space"))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,8 @@ def _what_was_done(report: dict) -> list[str]:
         ("made with", ", ".join(f"{k} {v}" for k, v in report["versions"].items())),
         *([("hot vocabulary", _hot_vocabulary(report["draft_vocab"]))] if "draft_vocab" in report else []),
         *([("healed", _healed(report["heal"]))] if "heal" in report else []),
+        *([("text it learned on", _written(report["heal"]["written"]))] if report.get("heal", {}).get("written") else []),
+        *([("built by", _built(report["drafter"]))] if "drafter" in report else []),
     ]
     return ["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
 
@@ -69,6 +71,19 @@ def _hot_vocabulary(section: dict) -> str:
         f"ranked by {section['calibration']['source']} calibration; they cover {coverage}"
         + (f"; of the target's generated tokens per prompt category: {categories}" if categories else "")
     )
+
+
+def _written(section: dict) -> str:
+    kinds = ", ".join(f"{k} {v:,}" for k, v in section["kinds"].items())
+    return (
+        f"{section['sequences']:,} sequences written by a model ({section['written_tokens']:,} tokens, {section['distinct_prompts']:,} distinct prompts: {kinds}; "
+        f"{len(section['languages'])} languages requested); distinct 4-grams {section['distinct']['4-grams']:.1%}"
+    )
+
+
+def _built(section: dict) -> str:
+    minutes = ", ".join(f"{stage} {m:.1f}" for stage, m in section["minutes"].items())
+    return f"`tokswap drafter` for `{section['target']}` in {sum(section['minutes'].values()):.1f} min ({minutes}); measured on held-out built-in prompts below"
 
 
 def _healed(section: dict) -> str:

@@ -167,7 +167,7 @@ CASES = [
     Case("heal: binary data", ("heal", "{transplanted}", "--data", "{binary}", "--steps", "1", "-o", "{out}"), "is not UTF-8 text"),
     Case("heal: no budget", ("heal", "{transplanted}", "--data", "{text}", "--steps", "0", "-o", "{out}"), "must be positive"),
     Case("heal: output not empty", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "-o", "{full}"), "is not empty and holds no heal run"),
-    Case("heal: teacher continuations from the source", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "--generated", "0.5", "-o", "{out}"), "--generated, --on-policy and --mismatch-weight need a model teacher"),
+    Case("heal: teacher continuations from the source", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "--generated", "0.5", "-o", "{out}"), "--generated, --on-policy, --mismatch-weight, --requests and --prompts need a model teacher"),
     Case("heal: own continuations from the source", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "--on-policy", "0.5", "-o", "{out}"), "need a model teacher"),
     Case("heal: share of continuations above 1", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "--generated", "2", "-o", "{out}"), "--generated and --on-policy must be between 0 and 1"),
     Case("heal: continuations past the batch", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "--generated", "0.6", "--on-policy", "0.6", "-o", "{out}"), "together at most 1"),
@@ -176,6 +176,19 @@ CASES = [
     Case("heal: resume with another model", ("heal", "{transplanted_copy}", "--data", "{text}", "--steps", "2", "-o", "{run}"), "holds a run for"),
     Case("heal: damaged trainer.json", ("heal", "{transplanted}", "--data", "{text}", "--steps", "2", "-o", "{bad_trainer}"), "trainer.json is damaged"),
     Case("heal: damaged resume state", ("heal", "{transplanted}", "--data", "{text}", "--steps", "2", "-o", "{bad_state}"), "is missing or not the size it was saved with"),
+    Case("heal: toward the source without data", ("heal", "{transplanted}", "--steps", "1", "-o", "{out}"), "heal toward the source needs --data"),
+    Case("heal: requests for the source", ("heal", "{transplanted}", "--data", "{text}", "--prompts", "{inp}", "--steps", "1", "-o", "{out}"), "need a model teacher"),
+    Case("heal: some windows of data without data", ("heal", "{transplanted}", "--teacher", "{spm_model}", "--requests", "0.5", "--steps", "1", "-o", "{out}"), "--requests must be 1"),
+    Case("heal: a share of requests above 1", ("heal", "{transplanted}", "--teacher", "{spm_model}", "--requests", "2", "--steps", "1", "-o", "{out}"), "--requests must be between 0 and 1"),
+    Case("drafter: no budget", ("drafter", "{spm_model}", "--from", "{model}", "--minutes", "0", "-o", "{out}"), "--minutes must be positive"),
+    Case("drafter: source does not load", ("drafter", "{spm_model}", "--from", "{garbage}", "-o", "{out}"), "garbage"),
+    Case("drafter: target without a model", ("drafter", "{spm}", "--from", "{model}", "-o", "{out}"), "no model weights"),
+    Case("drafter: missing target", ("drafter", "{missing}", "--from", "{model}", "-o", "{out}"), "missing"),
+    Case("drafter: output is a file", ("drafter", "{spm_model}", "--from", "{model}", "-o", "{inp}"), "exists and is not a folder"),
+    Case("drafter: output not empty", ("drafter", "{spm_model}", "--from", "{model}", "-o", "{full}"), "is not empty; pass --force"),
+    Case("drafter: unknown method", ("drafter", "{spm_model}", "--from", "{model}", "--method", "magic", "-o", "{out}"), "unknown method 'magic'"),
+    Case("drafter: blank prompts", ("drafter", "{spm_model}", "--from", "{model}", "--prompts", "{blank_prompts}", "-o", "{out}"), "is empty"),
+    Case("drafter: GGUF of a vocabulary tokswap cannot write", ("drafter", "{spm_model}", "--from", "{model}", "--gguf", "f16", "-o", "{out}"), "byte-level BPE tokenizers only"),
     Case("export-gguf: architecture llama.cpp is not given", ("export-gguf", "{unsupported}", "-o", "{gguf_out}"), "exports GGUF for LlamaForCausalLM, MistralForCausalLM"),
     Case("export-gguf: rope scaling llama.cpp is not given", ("export-gguf", "{yarn}", "-o", "{gguf_out}"), "rope scaling 'yarn' is not written for llama.cpp's llama"),
     Case("export-gguf: Gemma-3 queries scaled otherwise", ("export-gguf", "{gemma_scaled}", "-o", "{gguf_out}"), "query_pre_attn_scalar 16 is not head_dim 8"),
@@ -221,3 +234,29 @@ def test_a_full_disk_is_one_line_and_nothing_published(raised, world, capsys, tm
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.splitlines()[-1].startswith("tokswap: error: no space left on the device")
     assert sorted(p.name for p in world["out"].parent.iterdir()) == before
+
+
+NUMPY_FULL = OSError("Not enough free space to write 603979776 bytes")  # numpy's tofile, under gguf's writer: no errno
+WRITERS = {
+    "export-gguf": ("tokswap.gguf.export.write_gguf", ("export-gguf", "{model}", "-o", "{gguf_out}")),
+    "draft-vocab": ("tokswap.drafting.draft_vocab.save_draft_vocab", ("draft-vocab", "{model}", "--target", "{model}", "--keep", "40", "--no-built-in", "--calibration", "{text}", "--prompts", "2", "-o", "{out}")),
+    "heal": ("tokswap.heal.train.Healer.save_weights", ("heal", "{transplanted}", "--data", "{text}", "--steps", "1", "-o", "{out}")),
+}
+
+
+@pytest.mark.parametrize("command", list(WRITERS))
+def test_every_writing_command_says_a_full_disk_in_one_line(command, world, capsys, tmp_path, monkeypatch):
+    from tokswap.cli import main
+
+    def full(*args, **kwargs):
+        raise NUMPY_FULL
+
+    target, argv = WRITERS[command]
+    monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(target, full)
+    capsys.readouterr()
+    assert main([arg.format(**world) for arg in argv]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.splitlines()[-1].startswith("tokswap: error: no space left on the device")
+    assert not world["gguf_out"].exists() and not (world["out"] / "model.safetensors").exists() and not (world["out"] / "draft_vocab.safetensors").exists()
+    shutil.rmtree(world["out"], ignore_errors=True)  # a heal keeps its run to resume

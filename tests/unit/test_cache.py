@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from builders import cli_error
+from builders import cli_error, tiny_llama
 from safetensors.torch import save_file
 
 from tokswap.cache import MANIFEST, cache_dir, cache_entries, cached_folder, cached_tensors, describe_cache, stored_tensors
@@ -158,3 +158,20 @@ def test_listing_survives_files_that_vanish_while_it_walks(own_cache, monkeypatc
     real_stat = Path.stat
     monkeypatch.setattr(Path, "stat", lambda self, **kw: (_ for _ in ()).throw(FileNotFoundError(self)) if self.suffix == ".safetensors" else real_stat(self, **kw))
     assert "store" in describe_cache()
+
+
+def test_what_unit_tests_build_is_cached_apart_from_the_users_cache(own_cache, tmp_path, bpe_tok):
+    """A tiny GGUF's tokenizer, read once, is an entry of the tests' own cache; the user's gains nothing."""
+    from tokswap.cache import cache_root
+    from tokswap.gguf.export import export_gguf
+    from tokswap.specs import resolve
+    from tokswap.tokenizer_io import load_tokenizer
+
+    users = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tokswap"
+    before = sorted(users.rglob("tokswap-entry.json")) if users.is_dir() else []
+    gguf = tmp_path / "tiny-vocab.gguf"
+    export_gguf(str(tiny_llama(tmp_path / "m", bpe_tok)), gguf, kind="f32")
+    load_tokenizer(resolve(str(gguf)))
+    assert cache_root() == own_cache
+    assert any(json.loads(m.read_text())["what"] == "tokenizer of tiny-vocab.gguf" for m in own_cache.glob("gguf/*/tokswap-entry.json"))
+    assert (sorted(users.rglob("tokswap-entry.json")) if users.is_dir() else []) == before

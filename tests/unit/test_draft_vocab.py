@@ -11,7 +11,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.generation.utils import GenerationMixin
 
 from tokswap import TokswapError, load_drafter, transplant
-from tokswap.byte_vocab import byte_vocab
 from tokswap.cli import main
 from tokswap.drafting.bench_draft import ModeResult, bench_draft, format_report
 from tokswap.drafting.calibration import Calibration, choose, prompt_windows, ranked

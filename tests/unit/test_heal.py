@@ -237,14 +237,16 @@ def test_a_healed_folder_keeps_its_dtype_and_hot_vocabulary(tmp_path, tied_model
 
 def test_the_teacher_continues_prompts_cut_from_the_data(tmp_path, transplanted, spm_tok, data):
     from tokswap.heal.generation import BLOCK, TeacherContinuations
+    from tokswap.heal.openings import Openings
     from tokswap.heal.teachers import ModelTeacher, TeacherSetup
 
     teacher = ModelTeacher(resolve(str(tiny_llama(tmp_path / "teacher", spm_tok, seed=5))), TeacherSetup(torch.device("cpu"), torch.float32, 10**8), spm_tok, 8)
-    texts = [(data / "a.txt").read_text()]
-    pool = TeacherContinuations(teacher, spm_tok, texts, per_step=2, seq_len=16, temperature=0.0, key="k")
-    first, tails = pool.for_step(seed=0, step=1, process=0)
+    openings = Openings(spm_tok, [(data / "a.txt").read_text()], [], 0.0)
+    pool = TeacherContinuations(teacher, openings, per_step=2, seq_len=16, temperature=0.0, key="k")
+    rows = pool.for_step(seed=0, step=1, process=0)
+    first, tails = [row.ids for row in rows], [row.tail for row in rows]
     assert len(first) == 2 and all(4 < len(row) <= 16 for row in first)
-    assert [tail.start for tail in tails] == [4, 4]
+    assert [tail.start for tail in tails] == [4, 4] and {row.label for row in rows} == {"teacher:data"}
     scored, read = teacher.compute(first, tails), teacher.compute(first, [None, None])  # what it scored writing, and read whole
     for name in ("ids", "logp", "rest"):
         torch.testing.assert_close(scored[name], read[name], atol=1e-4, rtol=0)
@@ -252,8 +254,8 @@ def test_the_teacher_continues_prompts_cut_from_the_data(tmp_path, transplanted,
     inputs = torch.tensor([teacher.prefix + prompt])
     greedy = teacher.model.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=12, do_sample=False, top_k=None, top_p=None)[0, inputs.shape[1] :].tolist()
     assert first[0][4:] == greedy[: len(first[0]) - 4]  # the teacher's own greedy continuation
-    again = TeacherContinuations(teacher, spm_tok, texts, per_step=2, seq_len=16, temperature=0.0, key="k")
-    assert again.for_step(seed=0, step=1, process=0)[0] == first and again.for_step(0, BLOCK, 0)[0] != first
+    again = TeacherContinuations(teacher, openings, per_step=2, seq_len=16, temperature=0.0, key="k")
+    assert [row.ids for row in again.for_step(seed=0, step=1, process=0)] == first and [row.ids for row in again.for_step(0, BLOCK, 0)] != first
     report = heal(str(transplanted), [str(data)], tmp_path / "healed", HealOptions(steps=2, teacher=str(teacher.spec.path), generated=0.5, **FAST))
     assert report.steps == 2 and report.tokens > 0
 
@@ -262,6 +264,7 @@ def test_on_policy_windows_are_the_students_own_text_and_resume_exactly(tmp_path
     """With --on-policy the student writes a share of the windows at each block's first step; a run resumed
     inside a block trains on the block the interrupted run wrote, so it ends where an uninterrupted one does."""
     from tokswap.heal import generation
+    from tokswap.heal.openings import Openings
 
     teacher = tiny_llama(tmp_path / "teacher", spm_tok, seed=5)
     monkeypatch.setattr(generation, "BLOCK", 4)
@@ -276,9 +279,10 @@ def test_on_policy_windows_are_the_students_own_text_and_resume_exactly(tmp_path
     assert [block for _, block, _ in written[2:]] == [0, 1]  # block 0 was not written again on resuming at step 3
     torch.testing.assert_close(_rows(tmp_path / "resumed"), _rows(tmp_path / "straight"), atol=1e-6, rtol=0)
     student = load_causal_lm(resolve(str(transplanted)))
-    pool = generation.StudentContinuations(student, bos_prefix(spm_tok), torch.float32, spm_tok, [(data / "a.txt").read_text()], 1, 16, 0.0)
-    (row,), (tail,) = pool.for_step(seed=0, step=0, process=0)
-    assert tail is None  # the teacher reads the student's text whole
+    pool = generation.StudentContinuations(student, bos_prefix(spm_tok), torch.float32, Openings(spm_tok, [(data / "a.txt").read_text()], [], 0.0), 1, 16, 0.0)
+    (written,) = pool.for_step(seed=0, step=0, process=0)
+    row = written.ids
+    assert written.tail is None and written.label == "student:data"  # the teacher reads the student's text whole
     inputs = torch.tensor([bos_prefix(spm_tok) + row[:4]])
     greedy = student.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=12, do_sample=False, top_k=None, top_p=None)[0, inputs.shape[1] :].tolist()
     assert row[4:] == greedy[: len(row) - 4]
@@ -308,3 +312,19 @@ def test_a_model_teacher_continues_half_the_windows_unless_told_otherwise():
     assert resolved_options(HealOptions(steps=1, teacher="gemma-3-270m"), report, "m").generated == 0.5
     assert resolved_options(HealOptions(steps=1, teacher="gemma-3-270m", generated=0.0), report, "m").generated == 0.0
     assert resolved_options(HealOptions(steps=1), report, "m").generated == 0.0
+
+
+def test_the_written_text_is_counted_once_a_step_with_its_kinds_and_scripts(tmp_path, spm_tok):
+    """A resumed run logs its steps again: the last record of a step counts."""
+    from tokswap.heal.diversity import diversity, log_written
+    from tokswap.heal.generation import Written
+
+    ids = spm_tok("hello world hello world", add_special_tokens=False).input_ids
+    log = tmp_path / "written-0.jsonl"
+    log_written(log, 0, [Written([7, *ids], 1, "teacher:english/English", None)])
+    log_written(log, 1, [Written([8, *ids[:2]], 1, "teacher:language/German", None)])
+    log_written(log, 1, [Written([8, *ids[:2]], 1, "teacher:language/German", None)])
+    figures = diversity([log], spm_tok)
+    assert figures.sequences == 2 and figures.written_tokens == len(ids) + 2 and figures.distinct_prompts == 2
+    assert figures.kinds == {"english": 1, "language": 1} and figures.languages == {"English": 1, "German": 1}
+    assert figures.distinct["1-grams"] == pytest.approx(len(set(ids)) / (len(ids) + 2), abs=1e-4) and set(figures.scripts) == {"LATIN"}

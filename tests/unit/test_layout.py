@@ -20,6 +20,7 @@ MAY_IMPORT = {  # besides itself; the command line (cli.py) imports every part
     "heal": {"core", "training", "drafting"},
     "drafting": {"core"},
     "eval": {"core", "gguf"},
+    "recipes": {"core", "training", "heal", "drafting", "gguf"},
 }
 ROOT_LIMIT = 25
 

@@ -15,6 +15,7 @@ from tokswap.heal.options import HealOptions
 from tokswap.hypernet.options import TrainOptions
 from tokswap.methods import REGISTRY, checked_options, options_class
 from tokswap.options import BUDGET, cli_fields, flag, synopsis
+from tokswap.recipes.drafter_options import DrafterOptions
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -51,6 +52,7 @@ def test_the_command_pages_synopses_are_the_dataclasses():
     assert synopsis(CalibrationOptions) in _block("draft-vocab.md")
     assert synopsis(HealOptions, skip=BUDGET) in _block("heal.md")
     assert synopsis(DraftSettings) in _block("bench-draft.md")
+    assert synopsis(DrafterOptions) in _block("drafter.md")
 
 
 def test_a_flag_reaches_only_the_method_it_names(capsys, tmp_path):

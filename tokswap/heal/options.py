@@ -31,10 +31,15 @@ class HealOptions(LoopOptions):
     negatives: int = option(8192, "rows sampled into each step's softmax beside the batch's tokens and the teacher's top-k (0: every row)")
     ce_weight: float = option(0.0, "weight of plain next-token cross-entropy on MODEL's tokenization, added to the teacher's loss")
     generated: float | None = option(
-        None, f"share of each step's windows that are the teacher's own continuations of prompts cut from --data (model teacher; default {DEFAULT_GENERATED} with one, 0 toward the source)", metavar="F"
+        None, f"share of each step's windows that are the teacher's own continuations (of prompts cut from --data, or requests: --requests) (model teacher; default {DEFAULT_GENERATED} with --data, every window not --on-policy without, 0 toward the source)", metavar="F"
     )
     gen_temperature: float = option(0.0, "temperature the teacher continues prompts at (0: greedy)")
-    on_policy: float = option(0.0, "share of each step's windows that are MODEL's own continuations of prompts cut from --data, scored by the teacher (model teacher)", metavar="F")
+    requests: float | None = option(
+        None,
+        "share of the written continuations that answer requests (a built-in bank of tasks of every bench-draft category in thirty languages, and --prompts) rather than continue windows of --data (model teacher; default 1 without --data, 0.5 with --data and --prompts, else 0)",
+        metavar="F",
+    )
+    on_policy: float = option(0.0, "share of each step's windows that are MODEL's own continuations (of the prompts the teacher's start from), scored by the teacher (model teacher)", metavar="F")
     student_temperature: float = option(1.0, "temperature MODEL continues prompts at for --on-policy (0: greedy)")
     mismatch_weight: float = option(0.0, "extra weight of the positions where MODEL's most likely token is not the teacher's (model teacher): what a drafter's acceptance is lost on")
     hidden_weight: float = option(0.0, "weight of matching the source's final hidden state wherever both tokenizations have read the same bytes (source teacher)")
@@ -53,6 +58,8 @@ class HealOptions(LoopOptions):
             raise TokswapError("negatives, the loss weights and the teacher cache size must be >= 0")
         if (self.generated is not None and not 0 <= self.generated <= 1) or not 0 <= self.on_policy <= 1 or min(self.gen_temperature, self.student_temperature) < 0:
             raise TokswapError("--generated and --on-policy must be between 0 and 1, the temperatures >= 0")
+        if self.requests is not None and not 0 <= self.requests <= 1:
+            raise TokswapError("--requests must be between 0 and 1")
         if (self.generated or 0) + self.on_policy > 1:
             raise TokswapError("--generated and --on-policy share one batch: together at most 1")
         if self.mismatch_weight < 0:

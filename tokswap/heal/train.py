@@ -32,6 +32,7 @@ from ..cache import disk_size, human_size
 from ..checkpoint import embedding_rows, frozen, input_rows, load_causal_lm, model_embeddings, output_logits
 from ..contract import vocabulary_checks
 from ..drafting.draft_vocab_file import DRAFT_VOCAB_FILE
+from ..drafting.prompts import file_prompts
 from ..errors import TokswapError
 from ..loading import checked_specs
 from ..model_card import is_tokswap_folder, report_json, write_model_card
@@ -44,7 +45,9 @@ from ..training.loop import LOG_FILE, RESUME_DIR, STATE_DIR, TrainingRun, step_r
 from ..training.sampled_softmax import candidate_rows, positions, weighted_log_softmax
 from .batches import Sequences, sequences
 from .chunks import Side, chunk_sums, shared_chunks, text_ends
+from .diversity import WRITTEN_LOG, diversity, log_written
 from .generation import Continuations, StudentContinuations, TeacherContinuations
+from .openings import Openings
 from .options import DEFAULT_GENERATED, SOURCE_TEACHER, HealOptions
 from .plot import plot_log
 from .teachers import ModelTeacher, SourceTeacher, Tail, TeacherSetup, fingerprint
@@ -101,21 +104,30 @@ def fast_bfloat16(device: str | None) -> bool:
     return any(probe() for probe in probes if probe is not None)
 
 
-def resolved_options(options: HealOptions, report: dict | None, model: str) -> HealOptions:
-    """The teacher, when not given: the source of a transplant folder; the share of the teacher's own
-    continuations, when not given: `DEFAULT_GENERATED` with a model teacher, none toward the source; the
-    precision `auto` stands for here."""
+def resolved_options(options: HealOptions, report: dict | None, model: str, data: bool = True, prompts: bool = False) -> HealOptions:
+    """The teacher, when not given: the source of a transplant folder. The shares of written windows and of
+    requests among their prompts, when not given: with `data` (--data), `DEFAULT_GENERATED` of the windows
+    with a model teacher (none toward the source), a request for half of the prompts with `prompts`; without,
+    every window written, every prompt a request. The precision `auto` stands for here."""
     teacher = options.teacher or SOURCE_TEACHER
     if teacher == SOURCE_TEACHER and report is None:
         raise TokswapError(f"{model} has no {REPORT_FILE}: --teacher source needs a tokswap transplant folder (or give --teacher MODEL with its vocabulary)")
-    generated = options.generated if options.generated is not None else 0.0 if teacher == SOURCE_TEACHER else DEFAULT_GENERATED
-    if teacher == SOURCE_TEACHER and (generated > 0 or options.on_policy > 0 or options.mismatch_weight > 0):
-        raise TokswapError("--generated, --on-policy and --mismatch-weight need a model teacher (--teacher MODEL): the source does not speak MODEL's vocabulary")
+    requests = options.requests if options.requests is not None else 0.0 if data and not prompts else 0.5 if data else 1.0
+    if teacher == SOURCE_TEACHER:
+        if not data:
+            raise TokswapError("heal toward the source needs --data: the text both tokenizers read")
+        if (options.generated or 0) > 0 or options.on_policy > 0 or options.mismatch_weight > 0 or prompts or requests > 0:
+            raise TokswapError("--generated, --on-policy, --mismatch-weight, --requests and --prompts need a model teacher (--teacher MODEL): the source does not speak MODEL's vocabulary")
+    if not data and requests < 1:
+        raise TokswapError("without --data every prompt is a request: --requests must be 1 (or give --data)")
+    if not data and options.generated is not None and options.generated + options.on_policy != 1:
+        raise TokswapError("without --data every window is written: --generated and --on-policy must add up to 1 (or give --data)")
+    generated = options.generated if options.generated is not None else 0.0 if teacher == SOURCE_TEACHER else DEFAULT_GENERATED if data else 1.0
     generated = min(generated, 1.0 - options.on_policy)
     if options.train == "new" and report is None:
         raise TokswapError(f"--train new needs a tokswap transplant folder (its report names the source, whose rows were copied); use --train embeddings or all for {model}")
     precision = options.precision if options.precision != "auto" else "bfloat16" if fast_bfloat16(options.device) else "float32"
-    return replace(options, teacher=teacher, generated=generated, precision=precision)
+    return replace(options, teacher=teacher, generated=generated, requests=requests, precision=precision)
 
 
 def _spec_identity(spec: Spec) -> list:
@@ -128,14 +140,15 @@ class Healer:
     """One run: MODEL as the student, its teacher, and each step's text; every input is checked before a
     model loads or OUT is written."""
 
-    def __init__(self, model: str, data: list[str], out: str | Path, options: HealOptions):
+    def __init__(self, model: str, data: list[str] | None, out: str | Path, options: HealOptions, prompts: list[str] | None = None):
         (self.spec,) = checked_specs(model)
-        self.texts = [read_text_file(path) for path in text_paths(data)]
+        self.texts = [read_text_file(path) for path in text_paths(data or [])]
+        given = file_prompts(text_paths(prompts or []))
         self.tokenizer = load_tokenizer(self.spec)
         self.vocab = byte_vocab(self.tokenizer)
         self.rows = embedding_rows(self.spec, self.tokenizer) or len(self.vocab)
         self.report = report_json(self.spec.path) if self.spec.kind == "folder" and is_tokswap_folder(self.spec.path) else None
-        self.loop = TrainingRun(out, model, resolved_options(options, self.report, model), "heal")
+        self.loop = TrainingRun(out, model, resolved_options(options, self.report, model, bool(self.texts), bool(given)), "heal")
         self.options: HealOptions = self.loop.options
         o = self.options
         source = resolve(self.report["source"]) if self.report is not None else None
@@ -157,17 +170,18 @@ class Healer:
             self.teacher = ModelTeacher(teacher_spec, setup, self.tokenizer, o.top_k)
         self.prefix = bos_prefix(self.tokenizer)
         self.own = round(o.on_policy * o.batch_size)
-        self.generated = round(o.generated * o.batch_size)
+        self.generated = round(o.generated * o.batch_size) if self.texts else o.batch_size - self.own
         self.written: list[Continuations] = []
+        openings = Openings(self.tokenizer, self.texts, given, o.requests)
         if self.generated:
-            key = fingerprint(_spec_identity(teacher_spec), self.texts, o.precision)
-            self.written.append(TeacherContinuations(self.teacher, self.tokenizer, self.texts, self.generated, o.seq_len, o.gen_temperature, key))
+            key = fingerprint(_spec_identity(teacher_spec), o.precision)
+            self.written.append(TeacherContinuations(self.teacher, openings, self.generated, o.seq_len, o.gen_temperature, key))
         self.always = torch.tensor([i for i in self.vocab.unproducible() if i < self.rows], dtype=torch.long)
-        self.data_key = fingerprint(self.texts, _spec_identity(teacher_spec), _spec_identity(self.spec))
+        self.data_key = fingerprint(self.texts, openings.identity, _spec_identity(teacher_spec), _spec_identity(self.spec))
         self.student = self.loop.prepare(Student(student, rows), o.lr, 0.0, groups, rows)
         self.head = self.loop.unwrapped()
         if self.own:
-            self.on_policy = StudentContinuations(self.head.model, self.prefix, self.compute_dtype, self.tokenizer, self.texts, self.own, o.seq_len, o.student_temperature)
+            self.on_policy = StudentContinuations(self.head.model, self.prefix, self.compute_dtype, openings, self.own, o.seq_len, o.student_temperature)
             self.on_policy.load(self._on_policy_file(self.loop.out / STATE_DIR))
             self.written.append(self.on_policy)
 
@@ -302,15 +316,18 @@ class Healer:
         o = self.options
         windows = draw_windows(self.texts, step_rng(o.seed, step, self.loop.process, "windows"), o.batch_size - self.generated - self.own, o.seq_len * 8)
         ids = [self.tokenizer(window, add_special_tokens=False).input_ids[: o.seq_len] for window in windows]
-        tails: list[Tail | None] = [None] * len(ids)
-        for written in self.written:
-            rows, known = written.for_step(o.seed, step, self.loop.process)
-            ids, tails = ids + rows, tails + known
+        written = [row for source in self.written for row in source.for_step(o.seed, step, self.loop.process)]
+        if written:
+            log_written(self._written_log(), step, written)
+        ids, tails = ids + [row.ids for row in written], [None] * len(ids) + [row.tail for row in written]
         key = fingerprint(self.data_key, o.seed, step, self.loop.process, o.batch_size, o.seq_len, o.top_k, o.precision, ids)
         with torch.autocast(self.loop.device.type, dtype=self.compute_dtype, enabled=self.compute_dtype != torch.float32):
             loss, figures = self.source_step(step, windows, ids, key) if o.teacher == SOURCE_TEACHER else self.model_step(step, ids, tails, key)
         self.loop.update(loss, o.clip)
         return {"loss": loss.item(), **figures}
+
+    def _written_log(self, process: int | None = None) -> Path:
+        return self.loop.out / RESUME_DIR / WRITTEN_LOG.format(process=self.loop.process if process is None else process)
 
     def _on_policy_file(self, state: Path) -> Path:
         return state / f"on-policy-{self.loop.process}.safetensors"
@@ -367,12 +384,16 @@ class Healer:
             peak_memory_gib=round(peak, 2),
             processes=result.processes,
         )
-        self.finish({**asdict(report), "options": asdict(o)})
+        logs = [self._written_log(p) for p in range(result.processes) if self._written_log(p).is_file()]
+        written = diversity(logs, self.tokenizer) if logs else None
+        self.finish({**asdict(report), "options": asdict(o), "written": asdict(written) if written else None})
         resume = self.loop.out / RESUME_DIR
         print(f"tokswap: {resume} holds {human_size(disk_size(resume))} to resume this run from; delete it once the run is done", file=sys.stderr)
         return report
 
 
-def heal(model: str, data: list[str], out: str | Path, options: HealOptions) -> HealReport | None:
-    """Train (or resume) MODEL toward its teacher on the text in `data`, written to `out`."""
-    return Healer(model, data, out, options).run()
+def heal(model: str, data: list[str] | None, out: str | Path, options: HealOptions, prompts: list[str] | None = None) -> HealReport | None:
+    """Train (or resume) MODEL toward its teacher on the text in `data` and the teacher's continuations of it;
+    without `data` (a model teacher), on the teacher's answers to requests (the built-in bank and the prompt
+    files in `prompts`). Written to `out`."""
+    return Healer(model, data, out, options, prompts).run()
