@@ -12,7 +12,7 @@ from .requests import draw_request, rendered
 
 PROMPT_SHARE = 4  # a window's prompt is a quarter of --seq-len; the model writes the rest
 REQUEST_SHARE = 2  # a request may take up to half of --seq-len (longer ones are cut)
-BANK_VERSION = 1  # part of every cached continuation's key: a changed bank writes new ones
+BANK_VERSION = 2  # part of every cached continuation's key: a changed bank writes new ones
 
 
 @dataclass

@@ -70,19 +70,31 @@ NATIVE = {
         "Erkläre mir bitte, wie {topic} funktioniert.\n",
         "Schreibe eine kurze Geschichte über {topic}.\n\n",
         "Was sind die Vor- und Nachteile von {topic}?\n",
-        ("das Wetter", "die Bahn", "erneuerbare Energie", "das Mittelalter", "gesunde Ernährung", "ein Hund im Park"),
+        "Nenne fünf interessante Fakten über {topic}.\n1.",
+        "Schreibe eine E-Mail an einen Freund über {topic}.\n\nHallo",
+        "Warum ist {topic} wichtig? Antworte in wenigen Sätzen.\n",
+        ("das Wetter", "die Bahn", "erneuerbare Energie", "das Mittelalter", "gesunde Ernährung", "ein Hund im Park",
+         "die Berliner Mauer", "Bienen", "das Sparen", "ein Umzug", "der Klimawandel", "das Homeoffice", "Vulkane", "die Schule"),
     ),
     "French": (
         "Peux-tu m'expliquer simplement {topic} ?\n",
         "Écris un court poème sur {topic}.\n\n",
         "Donne-moi trois conseils sur {topic}.\n-",
-        ("la cuisine française", "le changement climatique", "les vacances à la mer", "l'histoire de Paris", "le sommeil", "un vieux phare"),
+        "Raconte une petite histoire sur {topic}.\n\n",
+        "Quels sont les avantages et les inconvénients de {topic} ?\n",
+        "Écris un e-mail à un collègue au sujet de {topic}.\n\nBonjour",
+        ("la cuisine française", "le changement climatique", "les vacances à la mer", "l'histoire de Paris", "le sommeil", "un vieux phare",
+         "le vélo en ville", "les abeilles", "la Révolution française", "un entretien d'embauche", "les volcans", "la lecture", "un marché de Noël", "l'école"),
     ),
     "Spanish": (
         "Explícame de forma sencilla {topic}.\n",
         "Escribe un cuento corto sobre {topic}.\n\n",
         "¿Qué ventajas tiene {topic}?\n",
-        ("el fútbol", "la energía solar", "la historia de México", "aprender a cocinar", "un viaje en tren", "los océanos"),
+        "Dame cinco consejos sobre {topic}.\n1.",
+        "Escribe un correo a un amigo sobre {topic}.\n\nHola",
+        "¿Por qué es importante {topic}? Responde en pocas frases.\n",
+        ("el fútbol", "la energía solar", "la historia de México", "aprender a cocinar", "un viaje en tren", "los océanos",
+         "el reciclaje", "las abejas", "el ahorro", "una entrevista de trabajo", "los volcanes", "la siesta", "el cambio climático", "la escuela"),
     ),
     "Italian": (
         "Spiegami in parole semplici {topic}.\n",
@@ -101,12 +113,19 @@ NATIVE = {
         "请简单介绍一下{topic}。\n",
         "写一篇关于{topic}的短文。\n\n",
         "{topic}有哪些优点和缺点？\n",
-        ("长城", "人工智能", "中国茶文化", "健康饮食", "城市交通", "春节"),
+        "关于{topic}，请列出五个有趣的事实。\n1.",
+        "为什么{topic}很重要？请用几句话回答。\n",
+        "给朋友写一封关于{topic}的邮件。\n\n",
+        ("长城", "人工智能", "中国茶文化", "健康饮食", "城市交通", "春节", "熊猫", "气候变化", "网上购物", "太空探索",
+         "学习外语", "高铁", "睡眠", "环境保护"),
     ),
     "Japanese": (
         "{topic}について簡単に説明してください。\n",
         "{topic}についての短い物語を書いてください。\n\n",
-        ("富士山", "日本料理", "桜", "電車の旅", "猫"),
+        "{topic}の良い点と悪い点を教えてください。\n",
+        "{topic}について面白い事実を五つ挙げてください。\n1.",
+        "{topic}について友達にメールを書いてください。\n\n",
+        ("富士山", "日本料理", "桜", "電車の旅", "猫", "地震", "温泉", "お正月", "ロボット", "節約", "睡眠", "環境問題", "アニメ", "京都"),
     ),
     "Korean": ("{topic}에 대해 간단히 설명해 주세요.\n", "{topic}에 대한 짧은 글을 써 주세요.\n\n", ("김치", "서울", "겨울", "한글")),
     "Arabic": ("اشرح لي ببساطة ما هو {topic}.\n", "اكتب قصة قصيرة عن {topic}.\n\n", ("الصحراء", "القهوة", "البحر", "المدينة")),
@@ -115,6 +134,7 @@ NATIVE = {
     "Vietnamese": ("Hãy giải thích đơn giản về {topic}.\n", "Viết một câu chuyện ngắn về {topic}.\n\n", ("phở", "mùa mưa", "Hà Nội", "cà phê")),
     "Indonesian": ("Jelaskan secara sederhana tentang {topic}.\n", "Tulis cerita pendek tentang {topic}.\n\n", ("Bali", "nasi goreng", "hujan", "pasar")),
 }
+MAIN_LANGUAGES = ("German", "French", "Spanish", "Chinese", "Japanese")  # most requests after English, as the built-in prompts weigh them
 ANSWER_IN = (
     "German", "French", "Spanish", "Italian", "Portuguese", "Dutch", "Russian", "Polish", "Chinese", "Japanese",
     "Korean", "Arabic", "Hindi", "Turkish", "Vietnamese", "Indonesian", "Swedish", "Danish", "Norwegian", "Finnish",
@@ -143,8 +163,9 @@ def _math(rng: random.Random) -> str:
 
 
 def draw_request(rng: random.Random) -> Request:
-    """One request; every category is drawn about as often as the built-in prompts weigh it."""
-    kind = rng.choice(("english", "english", "english", "code", "code", "math", "native", "native", "answer-in"))
+    """One request: English tasks, code and arithmetic, and (four in ten) requests written in another language,
+    most of them in the five the built-in prompts hold, since a request in English is answered in English."""
+    kind = rng.choice(("english", "english", "code", "code", "math", "native", "native", "native", "native", "answer-in"))
     if kind == "english":
         return Request("english", "English", rng.choice(TASKS).format(topic=rng.choice(TOPICS)))
     if kind == "code":
@@ -155,7 +176,7 @@ def draw_request(rng: random.Random) -> Request:
     if kind == "math":
         return Request("math", "English", _math(rng))
     if kind == "native":
-        language = rng.choice(list(NATIVE))
+        language = rng.choice(MAIN_LANGUAGES if rng.random() < 0.6 else list(NATIVE))
         *templates, topics = NATIVE[language]
         return Request("language", language, rng.choice(templates).format(topic=rng.choice(topics)))
     language = rng.choice(ANSWER_IN)
