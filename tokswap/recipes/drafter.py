@@ -50,7 +50,8 @@ def held_out_prompts(given: list[Prompt]) -> list[Prompt]:
     """The first built-in prompt of each category, unless a training prompt repeats it: one per category
     keeps the measurement to minutes."""
     trained = {p.text.strip() for p in given}
-    return [next(p for p in BUILT_IN_PROMPTS if p.category == c and p.text.strip() not in trained) for c in categories(BUILT_IN_PROMPTS) if any(p.category == c and p.text.strip() not in trained for p in BUILT_IN_PROMPTS)]
+    left = [p for p in BUILT_IN_PROMPTS if p.text.strip() not in trained]
+    return [next(p for p in left if p.category == c) for c in categories(left)]
 
 
 class Progress:
@@ -67,8 +68,8 @@ class Progress:
     def done(self, stage: str) -> bool:
         return stage in self.state["done"]
 
-    def run(self, stage: str, work, finished: bool = True):
-        """`work()` timed and added to the stage's minutes; marked done unless `finished` is False."""
+    def run(self, stage: str, work):
+        """`work()` timed and added to the stage's minutes (`finish` marks the stage done)."""
         number = STAGES.index(stage) + 1
         print(f"tokswap drafter: stage {number}/{len(STAGES)}, {stage} ({max(self.budget - self.spent(), 0):.1f} of {self.budget:g} min left)", file=sys.stderr)
         start = time.perf_counter()
@@ -106,7 +107,7 @@ def _checked(target: str, source: str, out: Path, options: DrafterOptions, promp
     if options.method not in method_names():
         raise TokswapError(f"unknown method {options.method!r}; choose one of: {', '.join(method_names())}")
     target_spec, source_spec = checked_specs(target, source)
-    for spec, role in ((target_spec, "TARGET"), (source_spec, "SOURCE")):
+    for spec in (target_spec, source_spec):
         check_weights(spec)
         load_tokenizer(spec)
     if options.gguf or target_spec.kind == "gguf":
@@ -168,12 +169,12 @@ def drafter(target: str, source: str, out: str | Path, options: DrafterOptions |
     measured = stages / "measure.json"
     if not progress.done("measure"):
         settings = DraftSettings(draft_tokens=options.draft_tokens, confidence_threshold=0.0)
-        prompts = held_out_prompts(given)
+        held = held_out_prompts(given)
 
         def shown(run) -> None:
-            print(f"tokswap drafter: measure, prompt {run.prompt + 1}/{len(prompts)} ({run.category}), {run.mode}: " + (f"failed: {run.error}" if run.error else f"{run.seconds:.1f} s"), file=sys.stderr)
+            print(f"tokswap drafter: measure, prompt {run.prompt + 1}/{len(held)} ({run.category}), {run.mode}: " + (f"failed: {run.error}" if run.error else f"{run.seconds:.1f} s"), file=sys.stderr)
 
-        report = progress.run("measure", lambda: bench_draft(target, [str(model), str(moved)], source, prompts, options.measure_tokens, settings, shown))
+        report = progress.run("measure", lambda: bench_draft(target, [str(model), str(moved)], source, held, options.measure_tokens, settings, shown))
         measured.write_text(json.dumps(report.to_json(), indent=2) + "\n")
         progress.finish("measure")
     return _publish(out, model, gguf, json.loads(measured.read_text()), progress, target, options)
@@ -189,13 +190,14 @@ def _publish(out: Path, model: Path, gguf: Path | None, figures: dict, progress:
     """The model, its GGUF and the report with a `drafter` section moved into OUT; `.stages/` goes last."""
     report = report_json(model)
     names = _mode_names(figures)
-    held_out = {names[mode]: {k: v for k, v in f.items() if k != "categories"} | {"categories": {c: row["tokens_per_target_call"] for c, row in f["categories"].items()}} for mode, f in figures.items()}
+    kept = ("tokens_per_target_call", "acceptance", "identical_to_target", "prompts", "failed")
+    held_out = {names[mode]: {**{k: f[k] for k in kept}, "categories": {c: row["tokens_per_target_call"] for c, row in f["categories"].items()}} for mode, f in figures.items()}
     section = {
         "target": target,
         "minutes": progress.state["minutes"],
         "budget_minutes": options.minutes,
         "gguf": gguf.name if gguf else None,
-        "held_out": {name: {k: mode[k] for k in ("tokens_per_target_call", "acceptance", "identical_to_target", "prompts", "failed", "categories")} for name, mode in held_out.items()},
+        "held_out": held_out,
         "settings": {"draft_tokens": options.draft_tokens, "max_new_tokens": options.measure_tokens},
     }
     report["drafter"] = section
