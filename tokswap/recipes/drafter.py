@@ -27,9 +27,12 @@ from ..gguf.vocab import llamacpp_pre
 from ..loading import checked_specs
 from ..methods import method_names
 from ..model_card import report_json, write_model_card
+from ..output_folder import check_destination
 from ..report import REPORT_FILE
+from ..staging import published_file
 from ..texts import read_text_file, text_paths
 from ..tokenizer_io import load_tokenizer
+from ..training.loop import TRAINER_FILE
 from .drafter_options import MEASURE_SHARE, DrafterOptions
 
 STAGES_DIR = ".stages"
@@ -84,21 +87,16 @@ class Progress:
         self.save()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".partial")
-        partial.write_text(json.dumps(self.state, indent=2) + "\n")
-        partial.replace(self.path)
+        with published_file(self.path) as staging:
+            staging.write_text(json.dumps(self.state, indent=2) + "\n")
 
 
 def _check_output(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise TokswapError(f"{out} exists and is not a folder")
-    if not out.resolve().parent.is_dir():
-        raise TokswapError(f"{out.parent} does not exist")
+    """A folder holding an unfinished run is resumed; anything else is checked as every output folder is."""
     if out.is_dir() and (out / REPORT_FILE).is_file() and "drafter" in report_json(out) and not force:
         raise TokswapError(f"{out} already holds a finished drafter; pass --force to build it again")
-    if out.is_dir() and any(p.name != STAGES_DIR for p in out.iterdir()) and not (out / STAGES_DIR).is_dir() and not force:
-        raise TokswapError(f"{out} exists and is not empty; pass --force to replace it")
+    if not (out / STAGES_DIR).is_dir():
+        check_destination(out, force)
 
 
 def _checked(target: str, source: str, out: Path, options: DrafterOptions, prompts: list[str], data: list[str], force: bool) -> tuple[list[Prompt], bool]:
@@ -150,7 +148,7 @@ def drafter(target: str, source: str, out: str | Path, options: DrafterOptions |
     if not progress.done("heal"):
         if progress.state["heal_minutes"] is None:
             progress.state["heal_minutes"] = round(max(options.minutes * (1 - MEASURE_SHARE) - progress.spent(), 0.5), 2)
-        trained = json.loads((healed / ".resume" / "trainer.json").read_text())["seconds"] / 60 if (healed / ".resume" / "trainer.json").is_file() else 0.0
+        trained = json.loads((healed / TRAINER_FILE).read_text())["seconds"] / 60 if (healed / TRAINER_FILE).is_file() else 0.0
         left = progress.state["heal_minutes"] - trained
         if left > 0.05:
             heal_options = HealOptions(minutes=left, teacher=target)
