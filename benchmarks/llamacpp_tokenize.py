@@ -17,8 +17,8 @@ from pathlib import Path
 from llamacpp_build import built_tool, llamacpp_ids
 
 from tokswap.demo import FAITHFUL_LLAMACPP_VOCABS, LLAMACPP_PREFIX
-from tokswap.gguf.golden import read_golden
-from tokswap.gguf.tokenizer import golden_vectors
+from tokswap.gguf_reading.golden import read_golden
+from tokswap.gguf_reading.tokenizer import golden_vectors
 from tokswap.specs import resolve
 from tokswap.tokenizer_io import load_tokenizer
 

@@ -12,6 +12,7 @@ _PUBLIC = {
     "HealOptions": "tokswap.heal.options",
     "TokswapError": "tokswap.errors",
     "DrafterOptions": "tokswap.recipes.drafter_options",
+    "GgufCompanion": "tokswap.gguf.companion",
     "build_hot_drafters": "tokswap.drafting.draft_vocab",
     "drafter": "tokswap.recipes.drafter",
     "export_gguf": "tokswap.gguf.export",

@@ -3,7 +3,7 @@
 Safetensors checkpoints are never loaded whole: the architecture is built on the meta device only to learn
 which tensors are the embeddings, those are read, and the rest are streamed at save time. GGUF and other
 checkpoints go through transformers; a GGUF is dequantized whole once into a cached safetensors folder
-(`gguf.conversion`) and read from there.
+(`gguf_reading.conversion`) and read from there.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
 from .errors import TokswapError, first_line
-from .gguf import conversion
-from .gguf.metadata import gguf_metadata, gguf_tensor_count
+from .gguf_reading import conversion
+from .gguf_reading.metadata import gguf_metadata, gguf_tensor_count
 from .safetensors_io import TensorEntry, file_entries, read_header
 from .specs import Spec
 
@@ -155,7 +155,7 @@ def _pretrained(spec: Spec, path: str, **kwargs) -> torch.nn.Module:
         raise TokswapError(f"cannot load model {spec.text}: {first_line(exc)}") from None
 
 
-def _readable(spec: Spec) -> Spec:
+def readable(spec: Spec) -> Spec:
     """A GGUF model as its cached float32 Hugging Face folder (dequantized on first use); other specs as they are."""
     if spec.kind != "gguf":
         return spec
@@ -175,7 +175,7 @@ def load_causal_lm(spec: Spec) -> torch.nn.Module:
     batch sequence by sequence and makes the transposed head contiguous for each: 10 GB and 40 s for 32
     sequences of Gemma-3 in bfloat16 (heal's `--generated`, which then ran out of memory)."""
     check_weights(spec)
-    model = _pretrained(spec, str(_readable(spec).path))
+    model = _pretrained(spec, str(readable(spec).path))
     head = model.get_output_embeddings()
     if head is not None:
         head.register_forward_pre_hook(_contiguous_input)
@@ -238,7 +238,7 @@ def embedding_rows(spec: Spec, tokenizer) -> int | None:
 
 def load_checkpoint(spec: Spec) -> Checkpoint:
     check_weights(spec)
-    spec = _readable(spec)
+    spec = readable(spec)
     if spec.kind == "folder" and _shards(spec.path):
         try:
             return _from_safetensors(spec)

@@ -267,6 +267,7 @@ def _hypernet(args: argparse.Namespace) -> int:
 def _transplant(args: argparse.Namespace) -> int:
     options = {name: value for cls in method_options_classes().values() for name, value in given(args, cls).items()}
     checked_options(args.method, **options)  # before the pipeline's imports and any loading
+    from .gguf.companion import GgufCompanion
     from .pipeline import transplant
 
     report = transplant(
@@ -279,8 +280,7 @@ def _transplant(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         device=args.device,
         force=args.force,
-        gguf=args.gguf,
-        gguf_type=args.gguf_type,
+        companion=GgufCompanion(args.gguf, args.gguf_type) if args.gguf else None,
     )
     print(json.dumps({"output": args.output, "counts": report.counts, "timings": report.timings, **({"gguf": args.gguf} if args.gguf else {})}, indent=2))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from transformers import AutoTokenizer
@@ -13,8 +14,6 @@ from .assemble import assemble
 from .checkpoint import Embeddings, has_weights
 from .contract import vocabulary_checks
 from .errors import TokswapError
-from .gguf.export import check_exportable, check_gguf_request, export_gguf
-from .gguf.vocab import llamacpp_pre
 from .hidden_mean import lowering, shared_direction
 from .loading import Model, Target, load_donor, load_model, load_target
 from .methods import FillRequest, Method, get_method
@@ -30,10 +29,15 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 TWIN_MARGIN = 10.0  # logits a byte-fallback twin scores below its ordinary token at the mean hidden state
 
 
-@dataclass(frozen=True)
-class GgufRequest:
-    path: Path
-    kind: str
+class Companion(Protocol):
+    """A file written with the folder (`transplant --gguf`: the same model as a GGUF): refused before any work,
+    and written inside the folder's publication, so that neither appears without the other."""
+
+    def check_destination(self, force: bool) -> None: ...
+
+    def check_inputs(self, source: Model, target: Target) -> None: ...
+
+    def write(self, folder: Path) -> None: ...
 
 
 @dataclass
@@ -97,10 +101,10 @@ def _weight_groups(result: Transplanted, dtype: torch.dtype) -> list[list[Tensor
 
 
 def save_transplant(
-    result: Transplanted, out: Path, dtype: torch.dtype, report: TransplantReport, force: bool, gguf: GgufRequest | None = None
+    result: Transplanted, out: Path, dtype: torch.dtype, report: TransplantReport, force: bool, companion: Companion | None = None
 ) -> None:
-    """Write the folder (and its GGUF when asked), check its vocabulary against the target, then rename it into
-    place: a failed export leaves neither behind."""
+    """Write the folder (and its companion file), check its vocabulary against the target, then rename it into
+    place: a failed companion leaves neither behind."""
     target = result.target
     clock = Stopwatch(report.timings)
     check_destination(out, force)
@@ -116,8 +120,8 @@ def save_transplant(
             raise TokswapError(f"output tokenizer differs from the target ({failed[0].name}: {failed[0].detail}); nothing was written")
         report.write(folder)
         write_model_card(folder, asdict(report), out.name)
-        if gguf is not None:
-            export_gguf(str(folder), gguf.path, kind=gguf.kind, force=True)
+        if companion is not None:
+            companion.write(folder)
 
 
 def transplant(
@@ -131,16 +135,14 @@ def transplant(
     dtype: str | None = None,
     device: str = "cpu",
     force: bool = False,
-    gguf: str | Path | None = None,
-    gguf_type: str = "f16",
+    companion: Companion | None = None,
 ) -> TransplantReport:
-    """Move `model` onto `tokenizer`'s vocabulary and write a Hugging Face folder to `out` (and, with `gguf`, the
-    same model as a GGUF file llama.cpp accepts as a drafter)."""
+    """Move `model` onto `tokenizer`'s vocabulary and write a Hugging Face folder to `out` (and `companion`'s
+    file with it: `tokswap.GgufCompanion(path, kind)` for the same model as a GGUF llama.cpp drafts with)."""
     out = Path(out)
     check_destination(out, force)
-    gguf_request = None if gguf is None else GgufRequest(Path(gguf), gguf_type)
-    if gguf_request is not None:
-        check_gguf_request(gguf_request.path, gguf_type, force)
+    if companion is not None:
+        companion.check_destination(force)
     chosen = get_method(method, **(method_options or {}))
     if dtype is not None and dtype not in DTYPES:
         raise TokswapError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
@@ -150,10 +152,8 @@ def transplant(
     with clock.step("load"):
         source = load_model(model)
         target = load_target(target_spec)
-        if gguf_request is not None:  # refused before the work, not after it
-            check_exportable(source.weights.config, model)
-            if target.spec.kind != "gguf":
-                llamacpp_pre(target.tokenizer, tokenizer)
+        if companion is not None:  # refused before the work, not after it
+            companion.check_inputs(source, target)
         donor_embeddings = load_donor(donor, target) if donor is not None else None
     with clock.step("transplant"):
         result = transplant_embeddings(source, target, chosen, donor_embeddings, device)
@@ -171,5 +171,5 @@ def transplant(
         counts=result.counts(),
         timings=clock.seconds,
     )
-    save_transplant(result, out, out_dtype, report, force, gguf_request)
+    save_transplant(result, out, out_dtype, report, force, companion)
     return report

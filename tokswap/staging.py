@@ -56,3 +56,20 @@ def published_file(final: Path) -> Iterator[Path]:
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def published_files(folder: Path) -> Iterator[Path]:
+    """A temporary folder inside `folder` to write files into; when the block succeeds each replaces its namesake
+    in `folder` (a rename, which a full disk cannot stop halfway), when it fails they vanish: `folder` keeps
+    its previous files whole (a training run's last checkpoint)."""
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".files.tmp-"))
+    try:
+        yield staging
+        for path in sorted(staging.iterdir()):
+            path.chmod(0o666 & ~_umask())
+            path.replace(folder / path.name)
+        staging.rmdir()
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

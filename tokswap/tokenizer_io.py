@@ -12,9 +12,9 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from .byte_vocab import ROLES
 from .errors import TokswapError, first_line
-from .gguf import conversion
-from .gguf.metadata import gguf_metadata
-from .gguf.tokenizer import as_llamacpp, check_golden
+from .gguf_reading import conversion
+from .gguf_reading.metadata import gguf_metadata
+from .gguf_reading.tokenizer import as_llamacpp, check_golden
 from .specs import Spec
 
 GENERIC_CLASSES = ("TokenizersBackend", "PreTrainedTokenizerFast")

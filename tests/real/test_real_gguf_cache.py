@@ -7,7 +7,7 @@ from transformers import AutoModelForCausalLM
 
 from tokswap import checkpoint
 from tokswap.contract import tokenizer_checks
-from tokswap.gguf import conversion
+from tokswap.gguf_reading import conversion
 from tokswap.specs import resolve
 from tokswap.tokenizer_io import load_tokenizer, read_gguf_tokenizer
 

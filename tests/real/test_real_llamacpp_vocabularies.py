@@ -6,10 +6,10 @@ from transformers import AutoTokenizer
 from tokswap.contract import tokenizer_checks
 from tokswap.demo import FAITHFUL_LLAMACPP_VOCABS, LLAMACPP_PREFIX, llamacpp_vocab_dir
 from tokswap.errors import TokswapError
-from tokswap.gguf.golden import mismatches, read_golden
-from tokswap.gguf.tokenizer import golden_vectors
+from tokswap.gguf_reading.golden import mismatches, read_golden
+from tokswap.gguf_reading.tokenizer import golden_vectors
 from tokswap.specs import resolve
-from tokswap.gguf.metadata import gguf_metadata
+from tokswap.gguf_reading.metadata import gguf_metadata
 from tokswap.tokenizer_io import GGUF_ROLE_KEYS, load_tokenizer
 
 pytestmark = pytest.mark.real

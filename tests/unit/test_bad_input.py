@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 from builders import cli_error, tiny_llama, tiny_model
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from tokswap.gguf.export import export_gguf
 from tokswap.pipeline import transplant
+from tokswap.training.loop import TRAINER_FILE
 
 
 @dataclass(frozen=True)
@@ -260,3 +261,31 @@ def test_every_writing_command_says_a_full_disk_in_one_line(command, world, caps
     assert "Traceback" not in err and err.splitlines()[-1].startswith("tokswap: error: no space left on the device")
     assert not world["gguf_out"].exists() and not (world["out"] / "model.safetensors").exists() and not (world["out"] / "draft_vocab.safetensors").exists()
     shutil.rmtree(world["out"], ignore_errors=True)  # a heal keeps its run to resume
+
+
+def test_a_full_disk_at_a_checkpoint_keeps_the_last_one_whole(world, capsys, tmp_path, monkeypatch):
+    """The weights go to a staging folder inside OUT and replace the last checkpoint's only when whole."""
+    from tokswap.cli import main
+    from tokswap.heal.train import Healer
+
+    saved = Healer.save_weights
+    calls = []
+
+    def second_fills_the_disk(self, folder):
+        calls.append(folder)
+        if len(calls) == 1:
+            return saved(self, folder)
+        (folder / "model.safetensors").write_bytes(b"half a file")
+        raise NUMPY_FULL
+
+    monkeypatch.setenv("TOKSWAP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(Healer, "save_weights", second_fills_the_disk)
+    out = tmp_path / "healed"
+    argv = ["heal", str(world["transplanted"]), "--data", str(world["text"]), "--steps", "2", "--save-every", "1", "-o", str(out)]
+    assert main(argv) == 2
+    assert "tokswap: error: no space left on the device" in capsys.readouterr().err.splitlines()[-1]  # after the progress bar
+    assert len(calls) == 2 and all(folder.parent == out for folder in calls)
+    assert json.loads((out / TRAINER_FILE).read_text())["step"] == 1 and not list(out.glob(".files.tmp-*"))
+    assert load_file(out / "model.safetensors")  # the first checkpoint's, whole
+    monkeypatch.setattr(Healer, "save_weights", saved)
+    assert main(argv) == 0 and json.loads((out / TRAINER_FILE).read_text())["step"] == 2

@@ -13,7 +13,7 @@ from tokswap.drafting.bench_draft import bench_draft
 from tokswap.drafting.options import DraftSettings
 from tokswap.drafting.prompts import Prompt
 from tokswap.eval.bits_per_byte import score_text, windows
-from tokswap.gguf.golden import SEPARATOR, read_golden
+from tokswap.gguf_reading.golden import SEPARATOR, read_golden
 
 TEXT = "Tokenizers split text into pieces. Der Fuchs springt über den Hund. " * 6
 

@@ -3,7 +3,7 @@
 from builders import never
 
 from tokswap.contract import Check
-from tokswap.gguf import conversion
+from tokswap.gguf_reading import conversion
 from tokswap.specs import Spec
 
 
@@ -12,7 +12,7 @@ def test_a_tokenizer_whose_saved_copy_differs_is_not_cached_nor_tried_again(empt
     spec.path.write_bytes(b"GGUF")
     checked = []
     with monkeypatch.context() as patch:
-        patch.setattr("tokswap.gguf.conversion.tokenizer_checks", lambda output, target: checked.append(1) or [Check("vocab", False, "differs")])
+        patch.setattr("tokswap.gguf_reading.conversion.tokenizer_checks", lambda output, target: checked.append(1) or [Check("vocab", False, "differs")])
         assert conversion.tokenizer(spec, lambda: bpe_tok) is bpe_tok
     assert len(checked) == 1 and not [p for p in (empty_cache / "gguf").rglob("*") if p.is_dir() and p.name.startswith(("tokenizer", ".tokenizer"))]
     assert conversion.tokenizer(spec, lambda: bpe_tok) is bpe_tok

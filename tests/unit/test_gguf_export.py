@@ -12,8 +12,8 @@ from tokswap.cli import main
 from tokswap.contract import Check
 from tokswap.gguf.draft_rule import draft_compatibility, same_tokenization
 from tokswap.gguf.export import export_gguf
-from tokswap.gguf.metadata import GgufField, gguf_fields
-from tokswap.gguf.tokenizer import llamacpp_pre_type
+from tokswap.gguf_reading.metadata import GgufField, gguf_fields
+from tokswap.gguf_reading.tokenizer import llamacpp_pre_type
 from tokswap.gguf.vocab import TOKENS, vocabulary_from_gguf, vocabulary_from_tokenizer
 
 TOLERANCE = {"f32": 0.0, "f16": 1e-3, "bf16": 1e-2, "q8_0": 2e-2}

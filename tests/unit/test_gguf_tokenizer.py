@@ -2,8 +2,8 @@ import pytest
 from builders import byte_level_bpe, sentencepiece_bpe
 
 from tokswap.errors import TokswapError
-from tokswap.gguf.golden import SEPARATOR
-from tokswap.gguf.tokenizer import BPE_SPLITS, as_llamacpp, check_golden
+from tokswap.gguf_reading.golden import SEPARATOR
+from tokswap.gguf_reading.tokenizer import BPE_SPLITS, as_llamacpp, check_golden
 
 
 def _pieces(tokenizer, text: str) -> list[str]:

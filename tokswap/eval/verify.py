@@ -7,7 +7,7 @@ from pathlib import Path
 from ..contract import PROBE_TEXT, Check, vocabulary_checks
 from ..errors import TokswapError
 from ..gguf.draft_rule import draft_compatibility, same_tokenization
-from ..gguf.golden import mismatches, read_golden
+from ..gguf_reading.golden import mismatches, read_golden
 from ..gguf.vocab import vocabulary_from_gguf
 from ..loading import load_target
 from ..specs import resolve

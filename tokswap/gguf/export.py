@@ -30,7 +30,7 @@ from ..staging import published_file
 from ..tokenizer_io import load_tokenizer
 from .architectures import Architecture, check_exportable
 from .draft_rule import draft_compatibility
-from .metadata import gguf_metadata
+from ..gguf_reading.metadata import gguf_metadata
 from .model_name import gguf_model_name
 from .vocab import Vocabulary, token_count, vocabulary_from_gguf, vocabulary_from_tokenizer
 

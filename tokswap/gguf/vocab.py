@@ -15,8 +15,8 @@ from gguf import GGUFValueType, TokenType
 from tokenizers import decoders, models
 
 from ..errors import TokswapError
-from .metadata import GgufField, gguf_fields
-from .tokenizer import llamacpp_pre_type
+from ..gguf_reading.metadata import GgufField, gguf_fields
+from ..gguf_reading.tokenizer import llamacpp_pre_type
 
 Vocabulary = dict[str, GgufField]
 PREFIX = "tokenizer."

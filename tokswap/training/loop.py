@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from ..errors import TokswapError, first_line
 from ..options import LoopOptions
+from ..staging import published_files
 from .lazy_rows import LazyRows
 
 RESUME_DIR = ".resume"
@@ -169,8 +170,8 @@ class TrainingRun:
             optimizer.zero_grad()
 
     def save(self, save_weights: Callable[[Path], None], save_process: Callable[[Path], None] | None = None) -> None:
-        """Write the weights, the resume state (with what `save_process` writes of each process's own, into the
-        state folder) and then `trainer.json`, which marks them complete."""
+        """Write the resume state (with what `save_process` writes of each process's own, into the state folder),
+        the weights (all new files or none) and then `trainer.json`, which marks them complete."""
         self.accelerator.wait_for_everyone()
         shared_tensor_notice = logging.getLogger("accelerate.utils.other")  # a tied model's head is expected, not news
         level = shared_tensor_notice.level
@@ -185,7 +186,8 @@ class TrainingRun:
         files = {p.relative_to(self.out / STATE_DIR).as_posix(): p.stat().st_size for p in sorted((self.out / STATE_DIR).rglob("*")) if p.is_file()}
         self.saved = {"model": self.model, "step": self.step, "seconds": self.seconds, "tokens": self.tokens, "options": asdict(self.options), "state_files": files}
         if self.accelerator.is_main_process:
-            save_weights(self.out)
+            with published_files(self.out) as staging:
+                save_weights(staging)
             written = (self.out / TRAINER_FILE).with_suffix(".partial")
             written.write_text(json.dumps(self.saved, indent=2) + "\n")
             written.replace(self.out / TRAINER_FILE)
