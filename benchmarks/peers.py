@@ -66,13 +66,14 @@ finally:
 """
 
 
-def mergekit_env(venv: Path) -> Path:
-    """The environment's python, after installing mergekit (pinned) and this environment's torch on first use."""
-    python = venv / "bin" / "python"
+def mergekit_env(venv: Path) -> list[str]:
+    """How to run the environment's python (without this one's PYTHONPATH), after installing mergekit (pinned)
+    and this environment's torch on first use."""
+    python = ["env", "-u", "PYTHONPATH", str(venv / "bin" / "python")]
     if not (venv / "bin" / "mergekit-tokensurgeon").is_file():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         torch_pin = f"torch=={torch.__version__.split('+')[0]}"
-        subprocess.run([str(python), "-m", "pip", "install", "-q", torch_pin, MERGEKIT], check=True)
+        subprocess.run([*python, "-m", "pip", "install", "-q", torch_pin, MERGEKIT], check=True)
     return python
 
 
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     python = mergekit_env(args.venv)
-    surgeon = [str(python), "-c", "import sys; from mergekit.scripts.tokensurgeon import main; sys.exit(main())"]
+    surgeon = [*python, "-c", "import sys; from mergekit.scripts.tokensurgeon import main; sys.exit(main())"]
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
         work = Path(tmp)
         texts = {}
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
             runs[f"mergekit {method}"] = ([*surgeon, str(source), str(donor), str(out), "-a", method, "-v"], out)
         out = work / "mergekit-omp"
         runs["mergekit omp" + ("" if args.omp_all else " (text's tokens)")] = (
-            [*surgeon, str(source), str(donor), str(out), "-a", "omp", "-v"] if args.omp_all else [str(python), "-c", SOME_BY_OMP, str(keep), str(source), str(donor), str(out), "-a", "omp", "-v"],
+            [*surgeon, str(source), str(donor), str(out), "-a", "omp", "-v"] if args.omp_all else [*python, "-c", SOME_BY_OMP, str(keep), str(source), str(donor), str(out), "-a", "omp", "-v"],
             out,
         )
         figures: dict[str, dict] = {}

@@ -70,7 +70,7 @@ def table(work: Path, heal_minutes: float, hypernet_minutes: float) -> str:
     done = {m: json.loads((work / f"{m}.json").read_text()) for m in METHODS if (work / f"{m}.json").is_file()}
     rows += [(f"`{m}`" + (f" ({hypernet_minutes:g} min of training)" if m == "hypernet" else ""), r["start"]) for m, r in done.items()]
     rows += [(f"`{m}`, healed ({r['heal']['steps']} steps)", r["healed"]) for m, r in done.items() if "healed" in r]
-    lines = ["| method | " + " | ".join(texts) + " |", "|---" * (len(texts) + 1) + "|"]
+    lines = ["| method | " + " | ".join(t if t in DOMAINS else f"far: {t}" for t in texts) + " |", "|---" * (len(texts) + 1) + "|"]
     best = {t: min(row[t] for _, row in rows[1:]) for t in texts} if len(rows) > 1 else {}
     for name, row in rows:
         lines.append(f"| {name} | " + " | ".join(f"**{row[t]:.3f}**" if name != rows[0][0] and row[t] == best[t] else f"{row[t]:.3f}" for t in texts) + " |")
