@@ -8,7 +8,10 @@ cached float32 folders (the GGUFs dequantized once by tokswap), each given its t
 codes the new tokens the scored text uses and fills every other new row with its own `subword` (`--omp-all`
 codes every row, for a GPU or a long night); its time for all rows is extrapolated from its measured pace.
 
-    python benchmarks/peers.py [--data ../shared/corpus] [--chars 8000] [--window 512] [--omp-all] [--json]
+    python benchmarks/peers.py [--omp-all] [--json]
+
+Scored as benchmarks/heal.py scores (`heal.scored`): `tokswap eval --window 512` on the first 8,000 characters
+of each `shared/corpus/dev` and `far` text.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-from measure import bits_per_byte, measured_run
+from heal import DOMAINS, FAR, SHARED, scored
+from measure import measured_run
 
 from tokswap.cache import cache_root
 from tokswap.checkpoint import readable
@@ -32,8 +36,7 @@ from tokswap.tokenizer_io import load_tokenizer, save_tokenizer
 
 MERGEKIT = "mergekit==0.1.5"
 GB = 1e9
-DEV = ["en", "code", "de", "fr", "es", "zh", "ja"]
-FAR = ["legal", "release-notes", "c-headers"]
+CHARS = 8000  # what `heal.scored` reads of each text: the new tokens mergekit's omp codes are those it uses
 SOME_BY_OMP = r"""
 import json, sys, time
 import torch
@@ -90,9 +93,11 @@ def hf_folder(text: str, work: Path) -> Path:
     return folder
 
 
-def used_ids(target: str, texts: list[Path]) -> list[int]:
+def used_ids(target: str) -> list[int]:
+    """The target's ids in the scored part of every dev and far text."""
     tokenizer = load_tokenizer(resolve(target))
-    return sorted({i for path in texts for i in tokenizer(path.read_text(), add_special_tokens=False).input_ids})
+    texts = [(SHARED / split / f"{d}.txt").read_text()[:CHARS] for split, domains in (("dev", DOMAINS), ("far", FAR)) for d in domains]
+    return sorted({i for text in texts for i in tokenizer(text, add_special_tokens=False).input_ids})
 
 
 def timed(command: list[str], out: Path) -> dict:
@@ -116,9 +121,6 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="smollm2-135m")
     parser.add_argument("--target", default="gemma-3-270m", help="the target tokenizer, and mergekit's donor")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpus", help="holds dev/ and far/")
-    parser.add_argument("--chars", type=int, default=8000, help="characters scored from the start of each text")
-    parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--venv", type=Path, default=cache_root() / "peers" / MERGEKIT.replace("==", "-"))
     parser.add_argument("--omp-all", action="store_true", help="mergekit's omp on every new row (hours on a CPU)")
     parser.add_argument("--json", action="store_true")
@@ -127,14 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     surgeon = [*python, "-c", "import sys; from mergekit.scripts.tokensurgeon import main; sys.exit(main())"]
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
         work = Path(tmp)
-        texts = {}
-        for split, domains in (("dev", DEV), ("far", FAR)):
-            for domain in domains:
-                texts[f"{split}/{domain}"] = work / "texts" / split / f"{domain}.txt"
-                texts[f"{split}/{domain}"].parent.mkdir(parents=True, exist_ok=True)
-                texts[f"{split}/{domain}"].write_text((args.data / split / f"{domain}.txt").read_text()[: args.chars])
         keep = work / "used-ids.json"
-        keep.write_text(json.dumps(used_ids(args.target, list(texts.values()))))
+        keep.write_text(json.dumps(used_ids(args.target)))
         source, donor = hf_folder(args.source, work), hf_folder(args.target, work)
         runs: dict[str, tuple[list[str], Path]] = {}
         for method in ("subword", "omp"):
@@ -153,18 +149,14 @@ def main(argv: list[str] | None = None) -> None:
             figures[name] = timed(command, out)
             print(f"{name}: {figures[name]}", file=sys.stderr)
         outputs = {"source, own tokenizer": resolve(args.source).path, **{name: out for name, (_, out) in runs.items()}}
-        scored = {name: {} for name in outputs}
-        for split, domains in (("dev", DEV), ("far", FAR)):
-            bpb = bits_per_byte(outputs, work / "texts" / split, domains, args.chars, work / "scored" / split, args.window)
-            for name in outputs:
-                scored[name] |= {f"{split}/{d}": bpb[name][d] for d in domains}
+        bpb = scored(outputs, work / "scored")
     if args.json:
-        print(json.dumps({"bits_per_byte": scored, "cost": figures}, indent=2))
+        print(json.dumps({"bits_per_byte": bpb, "cost": figures}, indent=2))
         return
-    columns = list(texts)
-    print("| transplant | " + " | ".join(columns) + " | rows copied | seconds | peak GB |")
+    columns = DOMAINS + FAR
+    print("| transplant | " + " | ".join(c if c in DOMAINS else f"far: {c}" for c in columns) + " | rows copied | seconds | peak GB |")
     print("|---" * (len(columns) + 4) + "|")
-    for name, row in scored.items():
+    for name, row in bpb.items():
         cost = figures.get(name, {})
         print(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + "".join(f" | {cost.get(k, '')}" for k in ("copied", "seconds", "peak_gb")) + " |")
     for name, cost in figures.items():
