@@ -8,7 +8,7 @@ import random
 import pytest
 from builders import tiny_llama
 
-from tokswap.recipes.drafter import STAGES_DIR, drafter, held_out_prompts
+from tokswap.recipes.drafter import STAGES, STAGES_DIR, drafter, held_out_prompts, training_minutes
 from tokswap.recipes.drafter_options import DrafterOptions
 from tokswap.drafting.prompts import BUILT_IN_PROMPTS, Prompt, categories
 from tokswap.heal.requests import draw_request, rendered
@@ -44,6 +44,13 @@ def test_held_out_prompts_are_one_per_category_none_of_them_given():
     assert held_out_prompts(given)[0] != held[0] and held_out_prompts(given)[0].category == held[0].category
 
 
+def test_training_gets_what_measuring_exporting_and_the_transplant_leave():
+    """Baselines of 4 minutes, 1.5 of them UAG's: the final measurement is expected to take 2.5."""
+    assert training_minutes(30, 0.5 + 4, 4, 90, tail=False) == 23
+    assert training_minutes(30, 4.5, 4, 90, tail=True) == pytest.approx(23 - 0.04 * 30)
+    assert training_minutes(5, 4.5, 4, 90, tail=False) == 0.5  # measuring alone overruns: the minimum
+
+
 def test_one_command_builds_measures_and_publishes_a_drafter_and_resumes(tmp_path, spm_tok, bpe_tok, monkeypatch):
     """The source on a SentencePiece vocabulary becomes a drafter for a byte-level BPE target: transplanted,
     trained on the target's answers to requests (no corpus), with its hot vocabulary and GGUF, measured on the
@@ -63,7 +70,7 @@ def test_one_command_builds_measures_and_publishes_a_drafter_and_resumes(tmp_pat
     report = drafter(str(target), str(source), out, options)
     assert not (out / STAGES_DIR).exists()
     assert {"config.json", "model.safetensors", "tokenizer.json", "draft_vocab.safetensors", "README.md", REPORT_FILE, "drafter-f16.gguf"} <= {p.name for p in out.iterdir()}
-    assert report.gguf.endswith("drafter-f16.gguf") and set(report.minutes) == {"transplant", "heal", "draft-vocab", "export-gguf", "measure"}
+    assert report.gguf.endswith("drafter-f16.gguf") and set(report.minutes) == set(STAGES)
     saved = json.loads((out / REPORT_FILE).read_text())
     assert saved["heal"]["options"]["requests"] == 1.0 and saved["heal"]["teacher"] == str(target)
     held = saved["drafter"]["held_out"]

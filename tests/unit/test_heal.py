@@ -328,3 +328,19 @@ def test_the_written_text_is_counted_once_a_step_with_its_kinds_and_scripts(tmp_
     assert figures.sequences == 2 and figures.written_tokens == len(ids) + 2 and figures.distinct_prompts == 2
     assert figures.kinds == {"english": 1, "language": 1} and figures.languages == {"English": 1, "German": 1}
     assert figures.distinct["1-grams"] == pytest.approx(len(set(ids)) / (len(ids) + 2), abs=1e-4) and set(figures.scripts) == {"LATIN"}
+
+
+def test_the_source_teacher_reads_each_window_as_a_padded_batch_would(tmp_path, spm_tok):
+    """Windows of different lengths, read one at a time: the same log-likelihoods and hidden states as the
+    batch padded to the longest (causal attention never sees the padding)."""
+    from tokswap.heal.teachers import SourceTeacher, TeacherSetup
+
+    teacher = SourceTeacher(resolve(str(tiny_llama(tmp_path / "source", spm_tok, seed=2))), TeacherSetup(torch.device("cpu"), torch.float32, 0))
+    windows = [TEXT[:40], MORE[:90], TEXT[:15]]
+    out = teacher.compute(windows, [len(w.encode()) for w in windows])
+    ids = [out[f"ids{i}"].tolist() for i in range(3)]
+    assert len({len(row) for row in ids}) == 3
+    seqs, hidden, head = teacher._read(ids, 0, picked=True)
+    for i in range(3):
+        torch.testing.assert_close(out[f"logp{i}"], seqs.per_token(head.picked - head.normalizer, i), atol=1e-5, rtol=0)
+        torch.testing.assert_close(out[f"hidden{i}"], seqs.after_token(hidden, i).to(torch.bfloat16), atol=1e-2, rtol=1e-2)

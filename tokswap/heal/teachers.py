@@ -88,14 +88,15 @@ class SourceTeacher(Teacher):
         return [] if ends is None else ids[: int(np.searchsorted(ends, covered, side="right"))]
 
     def compute(self, windows: list[str], covered: list[int]) -> dict[str, torch.Tensor]:
-        ids = [self.tokens(window, n) for window, n in zip(windows, covered)]
-        seqs, hidden, head = self._read(ids, 0, picked=True)
-        picked = (head.picked - head.normalizer).cpu()
+        """Each window read on its own: its tokenization's length varies with the language (Chinese takes twice
+        English's tokens): padded to the longest, the training mix's batches of four were 18% padding."""
         out = {}
-        for i, row in enumerate(ids):
+        for i, (window, n) in enumerate(zip(windows, covered)):
+            row = self.tokens(window, n)
+            seqs, hidden, head = self._read([row], 0, picked=True)
             out[f"ids{i}"] = torch.tensor(row, dtype=torch.int32)
-            out[f"logp{i}"] = seqs.per_token(picked, i)
-            out[f"hidden{i}"] = seqs.after_token(hidden, i).to(torch.bfloat16).cpu()
+            out[f"logp{i}"] = seqs.per_token((head.picked - head.normalizer).cpu(), 0)
+            out[f"hidden{i}"] = seqs.after_token(hidden, 0).to(torch.bfloat16).cpu()
         return out
 
 

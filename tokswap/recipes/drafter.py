@@ -5,7 +5,9 @@ The stages are the commands a user would run by hand, through their Python API: 
 TARGET's vocabulary, `heal` it toward TARGET on TARGET's own answers to requests (the built-in bank of tasks
 and languages, `--prompts`, windows of `--data`), `draft-vocab` and `export-gguf` when asked for, then
 `bench-draft` on the built-in prompts, which no stage trained on: the drafter beside the untrained transplant
-and beside Universal Assisted Generation with SOURCE itself. Each stage's result is kept in OUT's hidden
+and beside Universal Assisted Generation with SOURCE itself. Those two baselines are measured right after the
+transplant, and the time they took sizes the final measurement, so training gets what is left of `--minutes`
+once everything else is accounted for. Each stage's result is kept in OUT's hidden
 `.stages/` with the minutes it took, so running the command again resumes at the stage it stopped in (the
 training within its run, as `heal` resumes); OUT receives the model only when every stage is done.
 """
@@ -33,11 +35,11 @@ from ..staging import published_file
 from ..texts import read_text_file, text_paths
 from ..tokenizer_io import load_tokenizer
 from ..training.loop import TRAINER_FILE
-from .drafter_options import MEASURE_SHARE, DrafterOptions
+from .drafter_options import MIN_TRAINING_MINUTES, TAIL_SHARE, DrafterOptions
 
 STAGES_DIR = ".stages"
 PROGRESS_FILE = "progress.json"
-STAGES = ("transplant", "heal", "draft-vocab", "export-gguf", "measure")
+STAGES = ("transplant", "baselines", "heal", "draft-vocab", "export-gguf", "measure")
 
 
 @dataclass
@@ -55,6 +57,14 @@ def held_out_prompts(given: list[Prompt]) -> list[Prompt]:
     trained = {p.text.strip() for p in given}
     left = [p for p in BUILT_IN_PROMPTS if p.text.strip() not in trained]
     return [next(p for p in left if p.category == c) for c in categories(left)]
+
+
+def training_minutes(budget: float, spent: float, baseline_minutes: float, uag_seconds: float, tail: bool) -> float:
+    """What the budget leaves for training. The final measurement decodes as the baselines did, without UAG,
+    so it is expected to take their minutes less UAG's; export and the hot vocabulary (`tail`) get
+    `TAIL_SHARE` of the budget."""
+    measuring = baseline_minutes - uag_seconds / 60
+    return round(max(budget - spent - measuring - (TAIL_SHARE * budget if tail else 0.0), MIN_TRAINING_MINUTES), 2)
 
 
 class Progress:
@@ -145,9 +155,29 @@ def drafter(target: str, source: str, out: str | Path, options: DrafterOptions |
     if not progress.done("transplant"):
         progress.run("transplant", lambda: transplant(source, target, moved, method=options.method, force=True))
         progress.finish("transplant")
+    settings = DraftSettings(draft_tokens=options.draft_tokens, confidence_threshold=0.0)
+    held = held_out_prompts(given)
+
+    def measured(stage: str, drafters: list[str], uag: str | None) -> dict:
+        """bench-draft's figures on the held-out prompts, by mode, kept in `.stages/STAGE.json`."""
+        kept = stages / f"{stage}.json"
+        if not progress.done(stage):
+
+            def shown(run) -> None:
+                print(f"tokswap drafter: {stage}, prompt {run.prompt + 1}/{len(held)} ({run.category}), {run.mode}: " + (f"failed: {run.error}" if run.error else f"{run.seconds:.1f} s"), file=sys.stderr)
+
+            report = progress.run(stage, lambda: bench_draft(target, drafters, uag, held, options.measure_tokens, settings, shown))
+            kept.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+            progress.finish(stage)
+        return json.loads(kept.read_text())
+
+    baselines = measured("baselines", [str(moved)], source)
     if not progress.done("heal"):
         if progress.state["heal_minutes"] is None:
-            progress.state["heal_minutes"] = round(max(options.minutes * (1 - MEASURE_SHARE) - progress.spent(), 0.5), 2)
+            tail = gguf is not None or options.hot_vocab is not None
+            progress.state["heal_minutes"] = training_minutes(options.minutes, progress.spent(), progress.state["minutes"]["baselines"], baselines["uag"]["seconds"], tail)
+            if progress.state["heal_minutes"] == MIN_TRAINING_MINUTES:
+                print(f"tokswap drafter: measuring alone takes most of {options.minutes:g} min; training gets the {MIN_TRAINING_MINUTES:g}-minute minimum, so the run will take longer", file=sys.stderr)
         trained = json.loads((healed / TRAINER_FILE).read_text())["seconds"] / 60 if (healed / TRAINER_FILE).is_file() else 0.0
         left = progress.state["heal_minutes"] - trained
         if left > 0.05:
@@ -164,32 +194,17 @@ def drafter(target: str, source: str, out: str | Path, options: DrafterOptions |
     if gguf is not None and not progress.done("export-gguf"):
         progress.run("export-gguf", lambda: export_gguf(str(model), gguf, kind=gguf_kind, force=True))
         progress.finish("export-gguf")
-    measured = stages / "measure.json"
-    if not progress.done("measure"):
-        settings = DraftSettings(draft_tokens=options.draft_tokens, confidence_threshold=0.0)
-        held = held_out_prompts(given)
-
-        def shown(run) -> None:
-            print(f"tokswap drafter: measure, prompt {run.prompt + 1}/{len(held)} ({run.category}), {run.mode}: " + (f"failed: {run.error}" if run.error else f"{run.seconds:.1f} s"), file=sys.stderr)
-
-        report = progress.run("measure", lambda: bench_draft(target, [str(model), str(moved)], source, held, options.measure_tokens, settings, shown))
-        measured.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        progress.finish("measure")
-    return _publish(out, model, gguf, json.loads(measured.read_text()), progress, target, options)
-
-
-def _mode_names(figures: dict) -> dict[str, str]:
-    """bench-draft's mode names → what they are here."""
-    names = list(figures)
-    return {names[0]: "target alone", names[1]: "drafter", names[2]: "untrained transplant", names[3]: "UAG (SOURCE as drafter)"}
+    final = measured("measure", [str(model)], None)
+    figures = {"target alone": final["target"], "drafter": final["drafter"], "untrained transplant": baselines["drafter"], "UAG (SOURCE as drafter)": baselines["uag"]}
+    return _publish(out, model, gguf, figures, progress, target, options)
 
 
 def _publish(out: Path, model: Path, gguf: Path | None, figures: dict, progress: Progress, target: str, options: DrafterOptions) -> DrafterReport:
-    """The model, its GGUF and the report with a `drafter` section moved into OUT; `.stages/` goes last."""
+    """The model, its GGUF and the report with a `drafter` section moved into OUT; `.stages/` goes last.
+    `figures`: bench-draft's figures by what each mode is here."""
     report = report_json(model)
-    names = _mode_names(figures)
     kept = ("tokens_per_target_call", "acceptance", "identical_to_target", "prompts", "failed")
-    held_out = {names[mode]: {**{k: f[k] for k in kept}, "categories": {c: row["tokens_per_target_call"] for c, row in f["categories"].items()}} for mode, f in figures.items()}
+    held_out = {mode: {**{k: f[k] for k in kept}, "categories": {c: row["tokens_per_target_call"] for c, row in f["categories"].items()}} for mode, f in figures.items()}
     section = {
         "target": target,
         "minutes": progress.state["minutes"],
@@ -199,7 +214,7 @@ def _publish(out: Path, model: Path, gguf: Path | None, figures: dict, progress:
         "settings": {"draft_tokens": options.draft_tokens, "max_new_tokens": options.measure_tokens},
     }
     report["drafter"] = section
-    report.setdefault("measured", {})["bench_draft"] = {"target": target, "prompts": "held-out built-in", "modes": [{**f, "mode": names[m]} for m, f in figures.items()]}
+    report.setdefault("measured", {})["bench_draft"] = {"target": target, "prompts": "held-out built-in", "modes": [{**f, "mode": m} for m, f in figures.items()]}
     for item in sorted(model.iterdir()):
         if not item.name.startswith("."):
             shutil.copytree(item, out / item.name, dirs_exist_ok=True) if item.is_dir() else shutil.copy2(item, out / item.name)

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from ..errors import TokswapError, first_line
 from ..options import LoopOptions
 from ..staging import published_files
+from .allocator import keep_freed_memory
 from .lazy_rows import LazyRows
 
 RESUME_DIR = ".resume"
@@ -117,6 +118,7 @@ class TrainingRun:
         self.what = what
         self.options, self.saved = _resume_state(self.out, model, options, what)
         self.accelerator = _accelerator(self.options.device)
+        keep_freed_memory()
         set_seed(self.options.seed)
         self.step, self.seconds, self.tokens = 0, 0.0, 0
         self.rows: LazyRows | None = None
