@@ -2,8 +2,9 @@
 put the heap (a block the heap cannot grow into in place is still mapped afresh), so this checks that glibc
 takes the setting; benchmarks/heal_speed.py measures what it buys."""
 
-from tokswap.training.allocator import keep_freed_memory
+from tokswap.training.allocator import freed_memory_kept
 
 
 def test_glibc_takes_both_thresholds():
-    assert keep_freed_memory()
+    with freed_memory_kept() as kept:
+        assert kept

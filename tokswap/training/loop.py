@@ -30,7 +30,7 @@ from tqdm import tqdm
 from ..errors import TokswapError, first_line
 from ..options import LoopOptions
 from ..staging import published_files
-from .allocator import keep_freed_memory
+from .allocator import freed_memory_kept
 from .lazy_rows import LazyRows
 
 RESUME_DIR = ".resume"
@@ -118,7 +118,6 @@ class TrainingRun:
         self.what = what
         self.options, self.saved = _resume_state(self.out, model, options, what)
         self.accelerator = _accelerator(self.options.device)
-        keep_freed_memory()
         set_seed(self.options.seed)
         self.step, self.seconds, self.tokens = 0, 0.0, 0
         self.rows: LazyRows | None = None
@@ -221,7 +220,7 @@ class TrainingRun:
         tokens, last, started = 0, None, time.perf_counter()
         step_tokens = torch.zeros((), dtype=torch.long, device=self.device)
         bar = tqdm(total=o.steps, initial=self.step, desc=self.what, unit="step", disable=not main)
-        with log.open("a") if main else open("/dev/null", "w") as sink:
+        with log.open("a") if main else open("/dev/null", "w") as sink, freed_memory_kept():
             while not self._done(started):
                 begun = time.perf_counter()
                 record = train_step(self.step)
