@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import textwrap
+from pathlib import Path
 
 from .drafting.options import CalibrationOptions, DraftSettings
 from .errors import TokswapError
@@ -233,8 +234,12 @@ def _drafter(args: argparse.Namespace) -> int:
 
 
 def _run_training(output: str, train) -> int:
-    """A training command's run: its report printed; Ctrl-C says how to resume."""
+    """A training command's run: its report printed, and the size of the state kept to resume it; Ctrl-C
+    says how to resume."""
     from dataclasses import asdict
+
+    from .cache import disk_size, human_size
+    from .training.loop import RESUME_DIR
 
     try:
         report = train()
@@ -243,6 +248,9 @@ def _run_training(output: str, train) -> int:
         return 130
     if report is not None:
         print(json.dumps(asdict(report), indent=2))
+        resume = Path(output) / RESUME_DIR
+        if resume.is_dir():
+            print(f"tokswap: {resume} holds {human_size(disk_size(resume))} to resume this run from; delete it once the run is done", file=sys.stderr)
     return 0
 
 
@@ -332,8 +340,6 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _bench_draft(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .drafting.prompts import file_prompts
 
     settings = DraftSettings(**given(args, DraftSettings))

@@ -314,6 +314,15 @@ def test_a_model_teacher_continues_half_the_windows_unless_told_otherwise():
     assert resolved_options(HealOptions(steps=1), report, "m").generated == 0.0
 
 
+def test_the_body_learns_faster_toward_a_model_teacher_unless_told_otherwise():
+    from tokswap.heal.train import resolved_options
+
+    report = {"source": "smollm2-135m"}
+    toward_target = resolved_options(HealOptions(steps=1, teacher="gemma-3-270m"), report, "m").body_lr
+    assert toward_target > resolved_options(HealOptions(steps=1), report, "m").body_lr
+    assert resolved_options(HealOptions(steps=1, teacher="gemma-3-270m", body_lr=1e-5), report, "m").body_lr == 1e-5
+
+
 def test_the_written_text_is_counted_once_a_step_with_its_kinds_and_scripts(tmp_path, spm_tok):
     """A resumed run logs its steps again: the last record of a step counts."""
     from tokswap.heal.diversity import diversity, log_written

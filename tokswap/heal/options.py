@@ -12,6 +12,7 @@ SOURCE_TEACHER = "source"
 TRAIN_MODES = ("new", "embeddings", "all")
 PRECISIONS = ("auto", "float32", "bfloat16")
 DEFAULT_GENERATED = 0.5  # share of the windows the teacher writes, with a model teacher (measured: docs/heal.md)
+BODY_LR = {"source": 5e-5, "model": 2e-4}  # toward the source a faster body drifts on far text; toward a model teacher it keeps learning (docs/figures/heal.md)
 
 
 @dataclass
@@ -27,7 +28,9 @@ class HealOptions(LoopOptions):
     train: str = option("all", "what trains: the rows the transplant filled, every embedding row, or every weight", choices=TRAIN_MODES)
     batch_size: int = option(4, "text windows per step")
     seq_len: int = option(128, "MODEL's tokens per window")
-    body_lr: float = option(5e-5, "peak learning rate of the weights that are not embeddings (--train all; --lr is the embeddings')")
+    body_lr: float | None = option(
+        None, f"peak learning rate of the weights that are not embeddings (--train all; --lr is the embeddings'; default {BODY_LR['source']:g} toward the source, {BODY_LR['model']:g} toward a model teacher)", metavar="LR"
+    )
     negatives: int = option(8192, "rows sampled into each step's softmax beside the batch's tokens and the teacher's top-k (0: every row)")
     ce_weight: float = option(0.0, "weight of plain next-token cross-entropy on MODEL's tokenization, added to the teacher's loss")
     generated: float | None = option(
@@ -52,7 +55,7 @@ class HealOptions(LoopOptions):
         super().check()
         if min(self.batch_size, self.seq_len, self.top_k) < 1:
             raise TokswapError("batch size, sequence length and top-k must be >= 1")
-        if self.body_lr <= 0:
+        if self.body_lr is not None and self.body_lr <= 0:
             raise TokswapError("the body learning rate must be positive")
         if min(self.negatives, self.ce_weight, self.hidden_weight, self.teacher_cache_gb) < 0:
             raise TokswapError("negatives, the loss weights and the teacher cache size must be >= 0")

@@ -28,7 +28,6 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..alignment import align
 from ..byte_vocab import byte_vocab
-from ..cache import disk_size, human_size
 from ..checkpoint import embedding_rows, frozen, input_rows, load_causal_lm, model_embeddings, output_logits
 from ..contract import vocabulary_checks
 from ..drafting.draft_vocab_file import DRAFT_VOCAB_FILE
@@ -48,7 +47,7 @@ from .chunks import Side, chunk_sums, shared_chunks, text_ends
 from .diversity import WRITTEN_LOG, diversity, log_written
 from .generation import Continuations, StudentContinuations, TeacherContinuations
 from .openings import Openings
-from .options import DEFAULT_GENERATED, SOURCE_TEACHER, HealOptions
+from .options import BODY_LR, DEFAULT_GENERATED, SOURCE_TEACHER, HealOptions
 from .plot import plot_log
 from .teachers import ModelTeacher, SourceTeacher, Tail, TeacherSetup, fingerprint
 
@@ -108,7 +107,8 @@ def resolved_options(options: HealOptions, report: dict | None, model: str, data
     """The teacher, when not given: the source of a transplant folder. The shares of written windows and of
     requests among their prompts, when not given: with `data` (--data), `DEFAULT_GENERATED` of the windows
     with a model teacher (none toward the source), a request for half of the prompts with `prompts`; without,
-    every window written, every prompt a request. The precision `auto` stands for here."""
+    every window written, every prompt a request. The body's rate, by teacher. The precision `auto` stands for
+    here."""
     teacher = options.teacher or SOURCE_TEACHER
     if teacher == SOURCE_TEACHER and report is None:
         raise TokswapError(f"{model} has no {REPORT_FILE}: --teacher source needs a tokswap transplant folder (or give --teacher MODEL with its vocabulary)")
@@ -127,7 +127,8 @@ def resolved_options(options: HealOptions, report: dict | None, model: str, data
     if options.train == "new" and report is None:
         raise TokswapError(f"--train new needs a tokswap transplant folder (its report names the source, whose rows were copied); use --train embeddings or all for {model}")
     precision = options.precision if options.precision != "auto" else "bfloat16" if fast_bfloat16(options.device) else "float32"
-    return replace(options, teacher=teacher, generated=generated, requests=requests, precision=precision)
+    body_lr = options.body_lr if options.body_lr is not None else BODY_LR["source" if teacher == SOURCE_TEACHER else "model"]
+    return replace(options, teacher=teacher, generated=generated, requests=requests, body_lr=body_lr, precision=precision)
 
 
 def _spec_identity(spec: Spec) -> list:
@@ -387,8 +388,6 @@ class Healer:
         logs = [self._written_log(p) for p in range(result.processes) if self._written_log(p).is_file()]
         written = diversity(logs, self.tokenizer) if logs else None
         self.finish({**asdict(report), "options": asdict(o), "written": asdict(written) if written else None})
-        resume = self.loop.out / RESUME_DIR
-        print(f"tokswap: {resume} holds {human_size(disk_size(resume))} to resume this run from; delete it once the run is done", file=sys.stderr)
         return report
 
 
