@@ -131,6 +131,20 @@ def resolved_options(options: HealOptions, report: dict | None, model: str, data
     return replace(options, teacher=teacher, generated=generated, requests=requests, body_lr=body_lr, precision=precision)
 
 
+@contextlib.contextmanager
+def _quiet_transformers():
+    """transformers' progress bars off for the duration, as they were after."""
+    from transformers.utils import logging
+
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            logging.enable_progress_bar()
+
+
 def _spec_identity(spec: Spec) -> list:
     """What cached teacher outputs depend on besides a model's name: its files' sizes and times."""
     files = sorted(spec.path.rglob("*")) if spec.path.is_dir() else [spec.path] if spec.path.is_file() else []
@@ -342,7 +356,8 @@ class Healer:
         """The weights in MODEL's own dtype (training runs in float32), its tokenizer and hot vocabulary."""
         model = self.head.model
         state = {name: t.to(self.dtype) if t.is_floating_point() else t for name, t in model.state_dict().items()}
-        model.save_pretrained(folder, state_dict=state)
+        with _quiet_transformers():  # a progress bar of one shard at every checkpoint says nothing
+            model.save_pretrained(folder, state_dict=state)
         config = json.loads((folder / "config.json").read_text())  # transformers names the float32 it trains in
         (folder / "config.json").write_text(json.dumps({**config, "dtype": str(self.dtype).removeprefix("torch.")}, indent=2, sort_keys=True) + "\n")
         save_tokenizer(self.tokenizer, self.spec, folder)
